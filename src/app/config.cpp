@@ -1,0 +1,279 @@
+#include "app/config.hpp"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <set>
+
+#include <toml++/toml.h>
+
+namespace conclave::app {
+namespace {
+
+error bad(std::string message) { return fail(errc::bad_request, std::move(message)); }
+
+// Refuses keys of `table` not in `known`, naming them with `where`.
+std::optional<error> check_keys(const toml::table& table, const std::string& where, const std::set<std::string>& known) {
+    for (const auto& [key, value] : table) {
+        if (!known.contains(std::string(key.str()))) {
+            return bad("config: unknown key '" + where + std::string(key.str()) + "'");
+        }
+    }
+    return std::nullopt;
+}
+
+template <class T>
+std::optional<error> read_value(const toml::table& table, const char* key, const std::string& where, T& out) {
+    const auto* node = table.get(key);
+    if (!node) {
+        return std::nullopt;
+    }
+    if constexpr (std::is_same_v<T, std::string>) {
+        if (auto v = node->value<std::string>()) {
+            out = *v;
+            return std::nullopt;
+        }
+        return bad("config: '" + where + key + "' must be a string");
+    } else if constexpr (std::is_floating_point_v<T>) {
+        if (auto v = node->value<double>()) {
+            out = *v;
+            return std::nullopt;
+        }
+        return bad("config: '" + where + key + "' must be a number");
+    } else {
+        if (auto v = node->value<std::int64_t>()) {
+            out = static_cast<T>(*v);
+            return std::nullopt;
+        }
+        return bad("config: '" + where + key + "' must be an integer");
+    }
+}
+
+template <class T>
+std::optional<error> read_optional(const toml::table& table, const char* key, const std::string& where, std::optional<T>& out) {
+    if (!table.contains(key)) {
+        return std::nullopt;
+    }
+    T value{};
+    auto e = read_value(table, key, where, value);
+    if (!e) {
+        out = value;
+    }
+    return e;
+}
+
+std::optional<error> apply_file(app_config& config, const toml::table& root) {
+    // [providers], [council] and default_provider belong to the council, configured later.
+    if (auto e = check_keys(root, "", {"server", "store", "engine", "types", "queues", "log_level", "default_provider", "providers", "council"})) {
+        return e;
+    }
+    if (auto e = read_value(root, "log_level", "", config.log_level)) {
+        return e;
+    }
+    if (const auto* server = root["server"].as_table()) {
+        if (auto e = check_keys(*server, "server.", {"listen", "max_body_bytes", "cors_origins"})) {
+            return e;
+        }
+        if (auto e = read_value(*server, "listen", "server.", config.listen)) {
+            return e;
+        }
+        if (auto e = read_value(*server, "max_body_bytes", "server.", config.max_body_bytes)) {
+            return e;
+        }
+    }
+    if (const auto* store = root["store"].as_table()) {
+        if (auto e = check_keys(*store, "store.", {"url"})) {
+            return e;
+        }
+        if (auto e = read_value(*store, "url", "store.", config.db)) {
+            return e;
+        }
+    }
+    if (const auto* engine = root["engine"].as_table()) {
+        if (auto e = check_keys(*engine, "engine.", {"node_id", "concurrency", "lease_s", "remote_lease_s"})) {
+            return e;
+        }
+        if (auto e = read_value(*engine, "node_id", "engine.", config.engine.node_id)) {
+            return e;
+        }
+        if (auto e = read_value(*engine, "concurrency", "engine.", config.engine.concurrency)) {
+            return e;
+        }
+        double lease_s = static_cast<double>(config.engine.lease_ms) / 1000;
+        double remote_lease_s = static_cast<double>(config.engine.remote_lease_ms) / 1000;
+        if (auto e = read_value(*engine, "lease_s", "engine.", lease_s)) {
+            return e;
+        }
+        if (auto e = read_value(*engine, "remote_lease_s", "engine.", remote_lease_s)) {
+            return e;
+        }
+        config.engine.lease_ms = static_cast<unix_ms>(lease_s * 1000);
+        config.engine.remote_lease_ms = static_cast<unix_ms>(remote_lease_s * 1000);
+    }
+    if (const auto* types = root["types"].as_table()) {
+        for (const auto& [name, node] : *types) {
+            const auto* t = node.as_table();
+            const std::string where = "types." + std::string(name.str()) + ".";
+            if (!t) {
+                return bad("config: '" + where + "' must be a table");
+            }
+            if (auto e = check_keys(*t, where, {"executor", "max_attempts", "timeout_s", "backoff_base_s", "backoff_cap_s", "concurrency"})) {
+                return e;
+            }
+            type_override o;
+            o.name = std::string(name.str());
+            for (auto e : {read_optional(*t, "executor", where, o.executor),
+                           read_optional(*t, "max_attempts", where, o.max_attempts),
+                           read_optional(*t, "timeout_s", where, o.timeout_s),
+                           read_optional(*t, "concurrency", where, o.concurrency),
+                           read_optional(*t, "backoff_base_s", where, o.backoff_base_s),
+                           read_optional(*t, "backoff_cap_s", where, o.backoff_cap_s)}) {
+                if (e) {
+                    return e;
+                }
+            }
+            config.types.push_back(std::move(o));
+        }
+    }
+    if (const auto* queues = root["queues"].as_table()) {
+        for (const auto& [name, node] : *queues) {
+            const auto* q = node.as_table();
+            const std::string where = "queues." + std::string(name.str()) + ".";
+            if (!q) {
+                return bad("config: '" + where + "' must be a table");
+            }
+            if (auto e = check_keys(*q, where, {"concurrency"})) {
+                return e;
+            }
+            int concurrency = 0;
+            if (auto e = read_value(*q, "concurrency", where, concurrency)) {
+                return e;
+            }
+            config.queue_limits.emplace_back(std::string(name.str()), concurrency);
+        }
+    }
+    return std::nullopt;
+}
+
+void apply_env(app_config& config) {
+    auto env = [](const char* name) -> std::optional<std::string> {
+        const char* v = std::getenv(name);
+        return v && *v ? std::optional<std::string>(v) : std::nullopt;
+    };
+    if (auto v = env("CONCLAVE_LISTEN")) {
+        config.listen = *v;
+    }
+    if (auto v = env("CONCLAVE_DB")) {
+        config.db = *v;
+    }
+    if (auto v = env("CONCLAVE_NODE_ID")) {
+        config.engine.node_id = *v;
+    }
+    if (auto v = env("CONCLAVE_LOG_LEVEL")) {
+        config.log_level = *v;
+    }
+}
+
+}  // namespace
+
+std::string default_node_id() {
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') {
+        return "node";
+    }
+    return name;
+}
+
+result<app_config> load_config(const std::optional<std::string>& file) {
+    app_config config;
+    config.engine.node_id = default_node_id();
+    if (file) {
+        try {
+            const toml::table root = toml::parse_file(*file);
+            if (auto e = apply_file(config, root)) {
+                return *e;
+            }
+        } catch (const toml::parse_error& e) {
+            return bad("config " + *file + ": " + std::string(e.description()));
+        }
+    }
+    apply_env(config);
+    return config;
+}
+
+result<std::pair<std::string, std::uint16_t>> parse_listen(const std::string& listen) {
+    const auto colon = listen.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+        return bad("listen address must be HOST:PORT, not '" + listen + "'");
+    }
+    std::string host = listen.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    const std::string port_text = listen.substr(colon + 1);
+    unsigned port = 0;
+    auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() || port > 65535) {
+        return bad("listen port must be 0-65535, not '" + port_text + "'");
+    }
+    return std::pair{host, static_cast<std::uint16_t>(port)};
+}
+
+result<std::string> sqlite_path(const std::string& db_url) {
+    if (db_url.starts_with("sqlite://")) {
+        return db_url.substr(9);
+    }
+    if (db_url.starts_with("sqlite:")) {
+        return db_url.substr(7);
+    }
+    if (db_url.starts_with("postgres://") || db_url.starts_with("postgresql://")) {
+        return bad("PostgreSQL stores are not supported by this build yet; use sqlite:PATH");
+    }
+    return bad("database URL must be sqlite:PATH, not '" + db_url + "'");
+}
+
+result<jobs::registry> build_registry(const app_config& config) {
+    jobs::registry types = jobs::builtin_registry();
+    for (const auto& o : config.types) {
+        const jobs::type_config* existing = types.find(o.name);
+        jobs::type_config t;
+        if (existing) {
+            t = *existing;
+        }
+        t.name = o.name;
+        if (o.executor) {
+            if (*o.executor == "remote") {
+                if (existing && existing->exec == jobs::executor::in_process) {
+                    return bad("config: types." + o.name + " is built in and runs in-process");
+                }
+                t.exec = jobs::executor::remote;
+            } else if (*o.executor == "in_process" || *o.executor == "in-process") {
+                if (!existing || existing->exec != jobs::executor::in_process) {
+                    return bad("config: types." + o.name + ".executor: no in-process handler named '" + o.name + "'");
+                }
+            } else {
+                return bad("config: types." + o.name + ".executor must be \"remote\" or \"in_process\"");
+            }
+        } else if (!existing) {
+            return bad("config: types." + o.name + " needs executor = \"remote\"");
+        }
+        if (o.max_attempts) {
+            if (*o.max_attempts < 1) {
+                return bad("config: types." + o.name + ".max_attempts must be at least 1");
+            }
+            t.max_attempts = *o.max_attempts;
+        }
+        t.timeout_s = o.timeout_s.value_or(t.timeout_s);
+        t.concurrency = o.concurrency.value_or(t.concurrency);
+        t.backoff_base_s = o.backoff_base_s.value_or(t.backoff_base_s);
+        t.backoff_cap_s = o.backoff_cap_s.value_or(t.backoff_cap_s);
+        types.add(std::move(t));
+    }
+    for (const auto& [queue, limit] : config.queue_limits) {
+        types.set_queue_limit(queue, limit);
+    }
+    return types;
+}
+
+}  // namespace conclave::app

@@ -1,0 +1,106 @@
+// conclave: durable background jobs with live, resumable event streams — one binary for the
+// server (`conclave serve`) and its command-line client.
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "app/cli_commands.hpp"
+#include "app/config.hpp"
+#include "app/serve.hpp"
+
+int main(int argc, char** argv) {
+    using namespace conclave::app;
+    CLI::App cli{"Conclave: durable background jobs and live, resumable event streams"};
+    cli.require_subcommand(1);
+    const char* env_url = std::getenv("CONCLAVE_URL");
+    std::string server_url = env_url ? env_url : "http://127.0.0.1:8080";
+    cli.add_option("--server", server_url, "server URL for client commands (env CONCLAVE_URL)");
+
+    auto* serve_cmd = cli.add_subcommand("serve", "run the server");
+    std::optional<std::string> config_file, listen, db, node_id, log_level;
+    std::optional<int> concurrency;
+    serve_cmd->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
+    serve_cmd->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 picks one)");
+    serve_cmd->add_option("--db", db, "store URL, sqlite:PATH (default sqlite:./data/conclave.db)");
+    serve_cmd->add_option("--node-id", node_id, "this node's lease owner name (default: host name)");
+    serve_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error");
+    serve_cmd->add_option("--concurrency", concurrency, "in-process jobs running at once");
+
+    auto* submit_cmd = cli.add_subcommand("submit", "submit a job");
+    submit_args submit;
+    submit_cmd->add_option("type", submit.type, "job type")->required();
+    submit_cmd->add_option("--payload", submit.payload, "payload JSON");
+    submit_cmd->add_option("--queue", submit.queue);
+    submit_cmd->add_option("--priority", submit.priority, "higher runs first");
+    submit_cmd->add_option("--delay", submit.delay_s, "seconds before it may run");
+    submit_cmd->add_option("--max-attempts", submit.max_attempts);
+    submit_cmd->add_option("--timeout", submit.timeout_s, "seconds per attempt");
+    submit_cmd->add_option("--idempotency-key", submit.idempotency_key);
+    submit_cmd->add_flag("--wait", submit.wait, "follow the job's events until it ends");
+
+    auto* jobs_cmd = cli.add_subcommand("jobs", "list jobs, newest first");
+    list_args list;
+    jobs_cmd->add_option("--state", list.state, "queued, active, succeeded, failed, cancelled");
+    jobs_cmd->add_option("--type", list.type);
+    jobs_cmd->add_option("--queue", list.queue);
+    jobs_cmd->add_option("--limit", list.limit)->check(CLI::Range(1, 1000));
+
+    std::string job_id;
+    auto* job_cmd = cli.add_subcommand("job", "show one job");
+    job_cmd->add_option("id", job_id)->required();
+    auto* cancel_cmd = cli.add_subcommand("cancel", "cancel a queued or active job");
+    cancel_cmd->add_option("id", job_id)->required();
+    auto* retry_cmd = cli.add_subcommand("retry", "re-queue a failed or cancelled job");
+    retry_cmd->add_option("id", job_id)->required();
+
+    auto* migrate_cmd = cli.add_subcommand("migrate", "apply database migrations and exit");
+    std::optional<std::string> migrate_db;
+    migrate_cmd->add_option("--db", migrate_db, "store URL (default from CONCLAVE_DB or sqlite:./data/conclave.db)");
+
+    CLI11_PARSE(cli, argc, argv);
+
+    if (*serve_cmd) {
+        auto config = load_config(config_file);
+        if (!config) {
+            std::cerr << "error: " << config.error().message << "\n";
+            return 2;
+        }
+        if (listen) {
+            config->listen = *listen;
+        }
+        if (db) {
+            config->db = *db;
+        }
+        if (node_id) {
+            config->engine.node_id = *node_id;
+        }
+        if (log_level) {
+            config->log_level = *log_level;
+        }
+        if (concurrency) {
+            config->engine.concurrency = *concurrency;
+        }
+        return serve(*config);
+    }
+    if (*submit_cmd) {
+        return cmd_submit(server_url, submit);
+    }
+    if (*jobs_cmd) {
+        return cmd_jobs(server_url, list);
+    }
+    if (*job_cmd) {
+        return cmd_job(server_url, job_id);
+    }
+    if (*cancel_cmd) {
+        return cmd_cancel(server_url, job_id);
+    }
+    if (*retry_cmd) {
+        return cmd_retry(server_url, job_id);
+    }
+    if (*migrate_cmd) {
+        auto config = load_config(std::nullopt);
+        return cmd_migrate(migrate_db.value_or(config ? config->db : "sqlite:./data/conclave.db"));
+    }
+    return 0;
+}

@@ -1,0 +1,108 @@
+#include "app/serve.hpp"
+
+#include <atomic>
+#include <iostream>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "core/logging.hpp"
+#include "http/api_jobs.hpp"
+#include "http/server.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace conclave::app {
+
+int serve(const app_config& config) {
+    init_logging(config.log_level);
+    auto log = logger("app");
+    auto listen = parse_listen(config.listen);
+    if (!listen) {
+        log->error("{}", listen.error().message);
+        return 2;
+    }
+    auto path = sqlite_path(config.db);
+    if (!path) {
+        log->error("{}", path.error().message);
+        return 2;
+    }
+    auto types = build_registry(config);
+    if (!types) {
+        log->error("{}", types.error().message);
+        return 2;
+    }
+
+    const unsigned threads = std::max(2U, std::thread::hardware_concurrency());
+    net::io_context ioc(static_cast<int>(threads));
+    std::unique_ptr<store::store> db;
+    try {
+        db = store::sqlite::open_sqlite_store({.path = *path});
+    } catch (const std::exception& e) {
+        log->error("cannot open the store {}: {}", config.db, e.what());
+        return 1;
+    }
+    system_clock clk;
+    jobs::engine engine(*db, *types, clk, config.engine);
+    std::atomic<bool> ready{false};
+    std::atomic<bool> start_failed{false};
+    http::router routes;
+    http::add_health_routes(routes, ready);
+    http::add_job_routes(routes, engine);
+    http::server server(
+        ioc, routes, {.host = listen->first, .port = listen->second, .max_body_bytes = config.max_body_bytes});
+    net::ip::tcp::endpoint bound;
+    try {
+        bound = server.listen();
+    } catch (const std::exception& e) {
+        log->error("cannot listen on {}: {}", config.listen, e.what());
+        return 1;
+    }
+
+    auto startup = [&]() -> net::awaitable<void> {
+        co_await engine.start(ioc.get_executor());
+        server.start();
+        ready = true;
+        const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
+        std::cout << "conclave listening on http://" << host << ":" << bound.port() << std::endl;
+        log->info("serving {} with store {} as node '{}'", config.listen, config.db, config.engine.node_id);
+    };
+    net::co_spawn(ioc, startup, [&](std::exception_ptr e) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                log->error("start-up failed: {}", ex.what());
+            }
+            start_failed = true;
+            ioc.stop();
+        }
+    });
+
+    net::signal_set signals(ioc, SIGINT, SIGTERM);
+    net::steady_timer drain(ioc);
+    signals.async_wait([&](boost::system::error_code ec, int) {
+        if (ec) {
+            return;
+        }
+        log->info("shutting down");
+        ready = false;
+        server.stop();
+        engine.stop();
+        drain.expires_after(std::chrono::milliseconds(200));
+        drain.async_wait([&](boost::system::error_code) { ioc.stop(); });
+    });
+
+    std::vector<std::thread> pool;
+    for (unsigned idx = 1; idx < threads; ++idx) {
+        pool.emplace_back([&ioc] { ioc.run(); });
+    }
+    ioc.run();
+    for (auto& t : pool) {
+        t.join();
+    }
+    return start_failed ? 1 : 0;
+}
+
+}  // namespace conclave::app

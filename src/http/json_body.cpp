@@ -1,0 +1,45 @@
+#include "http/json_body.hpp"
+
+#include <charconv>
+
+#include <boost/json.hpp>
+
+namespace conclave::http {
+namespace json = boost::json;
+
+result<json::value> parse_json_body(std::string_view body) {
+    if (body.empty()) {
+        return fail(errc::bad_request, "the request body must be JSON");
+    }
+    json::parse_options options;
+    options.max_depth = max_json_depth;
+    boost::system::error_code ec;
+    json::value value = json::parse(body, ec, {}, options);
+    if (ec == json::error::too_deep) {
+        return fail(errc::bad_request, "JSON nested deeper than " + std::to_string(max_json_depth) + " levels");
+    }
+    if (ec) {
+        return fail(errc::bad_request, "malformed JSON: " + ec.message());
+    }
+    return value;
+}
+
+result<std::string> required_string(const json::value& body, const char* name) {
+    const auto* v = body.is_object() ? body.get_object().if_contains(name) : nullptr;
+    if (!v || !v->is_string()) {
+        return fail(errc::bad_request, std::string("'") + name + "' is required and must be a string");
+    }
+    return std::string(v->get_string());
+}
+
+result<std::int64_t> parse_non_negative(std::string_view text, const char* what) {
+    std::int64_t value = 0;
+    const auto* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc() || ptr != end || value < 0) {
+        return fail(errc::bad_request, std::string("'") + what + "' must be a non-negative integer");
+    }
+    return value;
+}
+
+}  // namespace conclave::http

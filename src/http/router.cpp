@@ -1,0 +1,87 @@
+#include "http/router.hpp"
+
+#include <boost/url/parse.hpp>
+
+#include "core/logging.hpp"
+
+namespace conclave::http {
+namespace {
+
+std::vector<std::string> split_pattern(const std::string& pattern) {
+    std::vector<std::string> out;
+    std::size_t start = 1;
+    while (start <= pattern.size()) {
+        const auto end = pattern.find('/', start);
+        out.push_back(pattern.substr(start, end == std::string::npos ? std::string::npos : end - start));
+        if (end == std::string::npos) {
+            break;
+        }
+        start = end + 1;
+    }
+    return out;
+}
+
+bool is_capture(const std::string& segment) { return segment.size() > 2 && segment.front() == '{' && segment.back() == '}'; }
+
+}  // namespace
+
+std::optional<std::string> request_context::query(std::string_view name) const {
+    auto params_view = url.params();
+    auto it = params_view.find(name);
+    if (it == params_view.end()) {
+        return std::nullopt;
+    }
+    return std::string((*it).value);
+}
+
+void router::add(bhttp::verb method, std::string pattern, route_handler handler) {
+    routes_.push_back(route{method, split_pattern(pattern), std::move(handler)});
+}
+
+net::awaitable<response> router::handle(const request& req) const {
+    auto parsed = boost::urls::parse_origin_form(req.target());
+    if (!parsed) {
+        co_return error_response(fail(errc::bad_request, "malformed request target"));
+    }
+    std::vector<std::string> segments;
+    for (auto seg : parsed->segments()) {
+        segments.push_back(std::string(seg));
+    }
+    bool path_matched = false;
+    for (const auto& r : routes_) {
+        if (r.segments.size() != segments.size()) {
+            continue;
+        }
+        std::vector<std::string> params;
+        bool match = true;
+        for (std::size_t idx = 0; idx < segments.size() && match; ++idx) {
+            if (is_capture(r.segments[idx])) {
+                params.push_back(segments[idx]);
+            } else {
+                match = r.segments[idx] == segments[idx];
+            }
+        }
+        if (!match) {
+            continue;
+        }
+        path_matched = true;
+        if (r.method != req.method()) {
+            continue;
+        }
+        request_context ctx{req, *parsed, std::move(params)};
+        try {
+            co_return co_await r.handler(ctx);
+        } catch (const std::exception& e) {
+            logger("http")->error("{} {}: {}", std::string(req.method_string()), std::string(req.target()), e.what());
+        }
+        co_return error_response(fail(errc::internal, "internal error"));
+    }
+    if (path_matched) {
+        co_return error_response(fail(
+            errc::method_not_allowed,
+            "method " + std::string(req.method_string()) + " is not allowed on " + std::string(parsed->path())));
+    }
+    co_return error_response(fail(errc::not_found, "no route for " + std::string(parsed->path())));
+}
+
+}  // namespace conclave::http

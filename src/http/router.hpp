@@ -1,0 +1,46 @@
+// http/router.hpp: routing is data — a table of {method, pattern, handler}.
+//
+// Patterns are paths whose `{name}` segments capture one percent-decoded segment, e.g.
+// "/v1/jobs/{id}/cancel". A path no pattern matches is 404; a path that matches with another
+// method is 405. `handle` is the one boundary where a handler's exception becomes a logged 500
+// with no internals. The table is built before serving and read-only afterwards.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/url/url_view.hpp>
+
+#include "core/asio.hpp"
+#include "http/message.hpp"
+
+namespace conclave::http {
+
+struct request_context {
+    const request& req;
+    boost::urls::url_view url;
+    std::vector<std::string> params;  // the {…} captures, in order
+
+    // The decoded value of query parameter `name`, if present.
+    std::optional<std::string> query(std::string_view name) const;
+};
+
+using route_handler = std::function<net::awaitable<response>(request_context&)>;
+
+class router {
+public:
+    void add(bhttp::verb method, std::string pattern, route_handler handler);
+    net::awaitable<response> handle(const request& req) const;
+
+private:
+    struct route {
+        bhttp::verb method;
+        std::vector<std::string> segments;
+        route_handler handler;
+    };
+    std::vector<route> routes_;
+};
+
+}  // namespace conclave::http

@@ -1,0 +1,157 @@
+#include "http/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "core/logging.hpp"
+
+namespace conclave::http {
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+
+namespace {
+
+// Writes `res` and reports whether the connection may carry another request.
+net::awaitable<bool> send(beast::tcp_stream& stream, response res, bool keep_alive, std::chrono::seconds timeout) {
+    res.keep_alive(keep_alive);
+    res.set(bhttp::field::server, "conclave");
+    stream.expires_after(timeout);
+    auto [ec, n] = co_await bhttp::async_write(stream, res, net::as_tuple(net::use_awaitable));
+    co_return !ec && keep_alive;
+}
+
+net::awaitable<void> run_session(beast::tcp_stream stream, const router& routes, server_options options) {
+    beast::flat_buffer buffer;
+    for (;;) {
+        bhttp::request_parser<bhttp::string_body> parser;
+        parser.body_limit(options.max_body_bytes);
+        parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+        stream.expires_after(options.idle_timeout);
+        auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, net::as_tuple(net::use_awaitable));
+        if (ec == bhttp::error::header_limit) {
+            co_await send(stream, error_response(fail(errc::header_too_large, "request headers are too large")), false, options.idle_timeout);
+            break;
+        }
+        if (ec == bhttp::error::body_limit) {
+            co_await send(stream, error_response(fail(errc::payload_too_large, "request body is larger than " + std::to_string(options.max_body_bytes) + " bytes")), false, options.idle_timeout);
+            break;
+        }
+        if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == net::error::connection_reset ||
+            ec == net::error::eof || ec == net::error::operation_aborted) {
+            break;
+        }
+        if (ec) {
+            co_await send(stream, error_response(fail(errc::bad_request, "malformed HTTP request: " + ec.message())), false, options.idle_timeout);
+            break;
+        }
+        if (parser.get()[bhttp::field::expect] == "100-continue") {
+            bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+            stream.expires_after(options.idle_timeout);
+            auto [cec, cn] = co_await bhttp::async_write(stream, cont, net::as_tuple(net::use_awaitable));
+            if (cec) {
+                break;
+            }
+        }
+        stream.expires_after(options.idle_timeout);
+        auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, net::as_tuple(net::use_awaitable));
+        if (bec == bhttp::error::body_limit) {
+            co_await send(stream, error_response(fail(errc::payload_too_large, "request body is larger than " + std::to_string(options.max_body_bytes) + " bytes")), false, options.idle_timeout);
+            break;
+        }
+        if (bec) {
+            if (bec != beast::error::timeout && bec != bhttp::error::end_of_stream && bec != net::error::eof) {
+                co_await send(stream, error_response(fail(errc::bad_request, "malformed HTTP request: " + bec.message())), false, options.idle_timeout);
+            }
+            break;
+        }
+        request req = parser.release();
+        const bool keep_alive = req.keep_alive();
+        response res = co_await routes.handle(req);
+        res.version(req.version());
+        if (!co_await send(stream, std::move(res), keep_alive, options.idle_timeout)) {
+            break;
+        }
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+}  // namespace
+
+struct server::impl : std::enable_shared_from_this<impl> {
+    impl(net::io_context& context, const router& r, server_options o)
+        : ioc(context), routes(r), options(std::move(o)), acceptor(net::make_strand(context)) {}
+
+    net::awaitable<void> accept_loop() {
+        auto self = shared_from_this();
+        for (;;) {
+            auto [ec, socket] = co_await acceptor.async_accept(net::make_strand(ioc), net::as_tuple(net::use_awaitable));
+            if (ec == net::error::operation_aborted || !acceptor.is_open()) {
+                break;
+            }
+            if (ec) {
+                logger("http")->warn("accept: {}", ec.message());
+                continue;
+            }
+            auto executor = socket.get_executor();
+            auto session = [stream = beast::tcp_stream(std::move(socket)), this]() mutable {
+                return run_session(std::move(stream), routes, options);
+            };
+            net::co_spawn(executor, std::move(session), [](std::exception_ptr e) {
+                if (!e) {
+                    return;
+                }
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    logger("http")->error("connection ended by: {}", ex.what());
+                }
+            });
+        }
+    }
+
+    net::io_context& ioc;
+    const router& routes;
+    server_options options;
+    tcp::acceptor acceptor;
+};
+
+server::server(net::io_context& ioc, const router& routes, server_options options)
+    : impl_(std::make_shared<impl>(ioc, routes, std::move(options))) {}
+
+server::~server() { stop(); }
+
+tcp::endpoint server::listen() {
+    const tcp::endpoint endpoint{net::ip::make_address(impl_->options.host), impl_->options.port};
+    auto& acceptor = impl_->acceptor;
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(net::socket_base::reuse_address(true));
+    acceptor.bind(endpoint);
+    acceptor.listen(net::socket_base::max_listen_connections);
+    return acceptor.local_endpoint();
+}
+
+void server::start() {
+    auto self = impl_;
+    net::co_spawn(impl_->acceptor.get_executor(), [self] { return self->accept_loop(); }, net::detached);
+}
+
+void server::stop() {
+    auto self = impl_;
+    net::post(impl_->acceptor.get_executor(), [self] {
+        boost::system::error_code ignored;
+        self->acceptor.close(ignored);
+    });
+}
+
+}  // namespace conclave::http

@@ -1,0 +1,473 @@
+#include "jobs/engine.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/json.hpp>
+
+#include "core/logging.hpp"
+#include "jobs/backoff.hpp"
+#include "jobs/submission.hpp"
+#include "store/records_json.hpp"
+
+namespace conclave::jobs {
+namespace json = boost::json;
+using std::chrono::milliseconds;
+
+// One in-process job while its handler runs. Its fields after `claimed` are touched only on
+// `strand`.
+struct running_job {
+    store::claimed_job claimed;
+    std::map<std::string, std::string> steps;
+    net::any_io_executor strand;
+    net::cancellation_signal signal;
+    bool cancelled = false;  // cancelled through the API
+    bool timed_out = false;
+};
+
+namespace {
+
+constexpr std::size_t max_worker_name = 200;
+constexpr int max_claim = 1000;
+constexpr milliseconds max_claim_wait{60'000};
+constexpr unix_ms max_lease_ms = 3'600'000;
+constexpr std::size_t max_event_type = 100;
+constexpr std::size_t max_events_per_post = 1000;
+
+std::string error_json(const std::string& code, const std::string& message) {
+    return json::serialize(json::object{{"code", code}, {"message", message}});
+}
+
+}  // namespace
+
+// ---- job_context ----
+
+const store::job& job_context::job() const { return job_->claimed.job; }
+
+int job_context::attempt() const { return job_->claimed.job.attempts; }
+
+net::awaitable<std::string> job_context::step(std::string key, std::function<net::awaitable<std::string>()> fn) {
+    if (auto found = job_->steps.find(key); found != job_->steps.end()) {
+        co_return found->second;
+    }
+    std::string value = co_await fn();
+    const auto& j = job();
+    auto saved = co_await engine_.db_.save_step(j.id, j.lease_token, key, std::move(value), engine_.clock_.now());
+    if (!saved) {
+        throw handler_error(to_string(saved.error().code), saved.error().message, false);
+    }
+    job_->steps[key] = saved->result;
+    co_return saved->result;
+}
+
+net::awaitable<void> job_context::progress(std::string json_text) {
+    const auto& j = job();
+    auto done = co_await engine_.db_.heartbeat(
+        j.id, j.lease_token, engine_.clock_.now(), engine_.options_.lease_ms, std::move(json_text));
+    if (!done) {
+        throw handler_error(to_string(done.error().code), done.error().message, false);
+    }
+}
+
+net::awaitable<void> job_context::emit(std::string type, std::string data) {
+    const auto& j = job();
+    std::vector<store::event_spec> events{store::event_spec{std::move(type), std::move(data)}};
+    auto done = co_await engine_.post_events(j.id, j.lease_token, std::move(events));
+    if (!done) {
+        throw handler_error(to_string(done.error().code), done.error().message, false);
+    }
+}
+
+// ---- engine ----
+
+engine::engine(store::store& db, const registry& types, const clock& clk, engine_options options)
+    : db_(db), types_(types), clock_(clk), options_(std::move(options)), policy_(default_retry_policy()) {}
+
+engine::~engine() { stop(); }
+
+net::awaitable<void> engine::start(net::any_io_executor exec) {
+    exec_ = exec;
+    auto released = co_await db_.release_owner(options_.node_id, clock_.now(), policy_);
+    if (!released.empty()) {
+        logger("jobs")->info("recovered {} job(s) left active by this node's previous run", released.size());
+    }
+    auto log_exit = [](const char* name) {
+        return [name](std::exception_ptr e) {
+            if (!e) {
+                return;
+            }
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                logger("jobs")->error("{} loop stopped: {}", name, ex.what());
+            }
+        };
+    };
+    net::co_spawn(net::make_strand(exec_), dispatch_loop(), log_exit("dispatch"));
+    net::co_spawn(net::make_strand(exec_), sweep_loop(), log_exit("sweep"));
+    net::co_spawn(net::make_strand(exec_), renew_loop(), log_exit("renew"));
+}
+
+void engine::stop() {
+    if (stopping_.exchange(true)) {
+        return;
+    }
+    stop_wakeup_.notify_all();
+    dispatch_wakeup_.notify_all();
+    remote_wakeup_.notify_all();
+    std::vector<std::shared_ptr<running_job>> running;
+    {
+        std::lock_guard lock(running_mutex_);
+        for (auto& [id, rj] : running_jobs_) {
+            running.push_back(rj);
+        }
+    }
+    for (auto& rj : running) {
+        net::post(rj->strand, [rj] { rj->signal.emit(net::cancellation_type::terminal); });
+    }
+}
+
+net::awaitable<void> engine::sleep_for(milliseconds d) { co_await stop_wakeup_.wait(0, d); }
+
+net::awaitable<void> engine::dispatch_loop() {
+    const auto in_process = types_.names(executor::in_process);
+    const auto type_limits = types_.limits(executor::in_process);
+    while (!stopping_) {
+        const auto seen = dispatch_wakeup_.generation();
+        const int capacity = options_.concurrency - running_.load();
+        if (capacity > 0 && !in_process.empty()) {
+            const int want = std::min(capacity, options_.claim_batch);
+            store::claim_request request{
+                options_.node_id, in_process, type_limits, types_.queue_limits(), want, clock_.now(), options_.lease_ms};
+            std::vector<store::claimed_job> claimed;
+            try {
+                claimed = co_await db_.claim_jobs(std::move(request));
+            } catch (const std::exception& e) {
+                logger("jobs")->error("claim failed: {}", e.what());
+            }
+            const bool full = std::cmp_equal(claimed.size(), want);
+            for (auto& c : claimed) {
+                start_handler(std::move(c));
+            }
+            if (full) {
+                continue;
+            }
+        }
+        co_await dispatch_wakeup_.wait(seen, milliseconds(options_.idle_poll_ms));
+    }
+}
+
+net::awaitable<void> engine::sweep_loop() {
+    while (!stopping_) {
+        co_await sleep_for(milliseconds(options_.sweep_interval_ms));
+        if (stopping_) {
+            break;
+        }
+        try {
+            auto expired = co_await db_.expire_leases(clock_.now(), options_.timeout_grace_ms, policy_);
+            if (!expired.empty()) {
+                logger("jobs")->info("{} job attempt(s) ended by lease expiry or timeout", expired.size());
+                dispatch_wakeup_.notify_all();
+                remote_wakeup_.notify_all();
+            }
+        } catch (const std::exception& e) {
+            logger("jobs")->error("lease sweep failed: {}", e.what());
+        }
+    }
+}
+
+net::awaitable<void> engine::renew_loop() {
+    while (!stopping_) {
+        co_await sleep_for(milliseconds(options_.lease_ms / 3));
+        if (stopping_ || running_.load() == 0) {
+            continue;
+        }
+        try {
+            co_await db_.renew_leases(options_.node_id, clock_.now() + options_.lease_ms);
+        } catch (const std::exception& e) {
+            logger("jobs")->error("lease renewal failed: {}", e.what());
+        }
+    }
+}
+
+void engine::start_handler(store::claimed_job claimed) {
+    auto rj = std::make_shared<running_job>();
+    rj->strand = net::make_strand(exec_);
+    for (const auto& s : claimed.steps) {
+        rj->steps.emplace(s.key, s.result);
+    }
+    rj->claimed = std::move(claimed);
+    {
+        std::lock_guard lock(running_mutex_);
+        running_jobs_[rj->claimed.job.id] = rj;
+    }
+    ++running_;
+    auto on_exit = [id = rj->claimed.job.id](std::exception_ptr e) {
+        if (!e) {
+            return;
+        }
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            logger("jobs")->error("job {}: handler runner failed: {}", id, ex.what());
+        }
+    };
+    net::co_spawn(rj->strand, run_handler(rj), std::move(on_exit));
+}
+
+net::awaitable<void> engine::run_handler(std::shared_ptr<running_job> rj) {
+    const store::job& j = rj->claimed.job;
+    const type_config* type = types_.find(j.type);
+    job_context ctx(*this, rj);
+    net::steady_timer timeout_timer(rj->strand);
+    if (j.timeout_s > 0) {
+        timeout_timer.expires_after(std::chrono::seconds(j.timeout_s));
+        timeout_timer.async_wait([rj](boost::system::error_code ec) {
+            if (!ec) {
+                rj->timed_out = true;
+                rj->signal.emit(net::cancellation_type::terminal);
+            }
+        });
+    }
+    std::string result_text;
+    std::exception_ptr failure;
+    try {
+        auto task = type->run(ctx);
+        auto token = net::bind_cancellation_slot(rj->signal.slot(), net::use_awaitable);
+        result_text = co_await net::co_spawn(rj->strand, std::move(task), std::move(token));
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    timeout_timer.cancel();
+
+    if (!stopping_ && !rj->cancelled) {
+        const unix_ms now = clock_.now();
+        result<store::job> outcome = store::job{};
+        if (rj->timed_out) {
+            auto text = error_json("timeout", "attempt ran past its timeout of " + std::to_string(j.timeout_s) + " s");
+            outcome = co_await db_.fail_job(j.id, j.lease_token, std::move(text), true, policy_, now);
+        } else if (failure) {
+            std::string text;
+            bool retryable = true;
+            try {
+                std::rethrow_exception(failure);
+            } catch (const handler_error& e) {
+                text = error_json(e.code(), e.what());
+                retryable = e.retryable();
+            } catch (const std::exception& e) {
+                text = error_json("handler_error", e.what());
+            }
+            outcome = co_await db_.fail_job(j.id, j.lease_token, std::move(text), retryable, policy_, now);
+        } else {
+            outcome = co_await db_.complete_job(j.id, j.lease_token, std::move(result_text), now);
+        }
+        if (!outcome) {
+            logger("jobs")->debug("job {}: result not recorded: {}", j.id, outcome.error().message);
+        } else if (outcome->state == store::job_state::queued) {
+            dispatch_wakeup_.notify_all();
+        }
+    }
+    forget(j.id);
+}
+
+void engine::forget(const std::string& id) {
+    {
+        std::lock_guard lock(running_mutex_);
+        running_jobs_.erase(id);
+    }
+    // A freed slot matters to the dispatcher only if it had stopped claiming for lack of one.
+    if (running_.fetch_sub(1) == options_.concurrency) {
+        dispatch_wakeup_.notify_all();
+    }
+}
+
+void engine::cancel_running(const std::string& id) {
+    std::shared_ptr<running_job> rj;
+    {
+        std::lock_guard lock(running_mutex_);
+        auto it = running_jobs_.find(id);
+        if (it == running_jobs_.end()) {
+            return;
+        }
+        rj = it->second;
+    }
+    net::post(rj->strand, [rj] {
+        rj->cancelled = true;
+        rj->signal.emit(net::cancellation_type::terminal);
+    });
+}
+
+net::awaitable<result<store::submitted>> engine::submit(const json::value& body) {
+    const unix_ms now = clock_.now();
+    auto spec = parse_submission(body, types_, now);
+    if (!spec) {
+        co_return spec.error();
+    }
+    std::vector<store::new_job> specs;
+    specs.push_back(std::move(*spec));
+    auto created = co_await db_.create_jobs(std::move(specs), now);
+    if (!created) {
+        co_return created.error();
+    }
+    dispatch_wakeup_.notify_all();
+    remote_wakeup_.notify_all();
+    co_return std::move(created->front());
+}
+
+net::awaitable<result<std::vector<store::submitted>>> engine::submit_batch(const json::value& body) {
+    const auto* jobs = body.is_object() ? body.get_object().if_contains("jobs") : nullptr;
+    if (!jobs || !jobs->is_array()) {
+        co_return fail(errc::bad_request, "a batch must be an object with a 'jobs' array");
+    }
+    const auto& items = jobs->get_array();
+    if (items.empty() || items.size() > max_batch_size) {
+        co_return fail(errc::bad_request, "'jobs' must hold 1 to 1000 submissions");
+    }
+    const unix_ms now = clock_.now();
+    std::vector<store::new_job> specs;
+    specs.reserve(items.size());
+    for (std::size_t idx = 0; idx < items.size(); ++idx) {
+        auto spec = parse_submission(items[idx], types_, now);
+        if (!spec) {
+            auto e = spec.error();
+            e.message = "jobs[" + std::to_string(idx) + "]: " + e.message;
+            co_return e;
+        }
+        specs.push_back(std::move(*spec));
+    }
+    auto created = co_await db_.create_jobs(std::move(specs), now);
+    if (created) {
+        dispatch_wakeup_.notify_all();
+        remote_wakeup_.notify_all();
+    }
+    co_return created;
+}
+
+net::awaitable<result<store::job>> engine::find(std::string id) { co_return co_await db_.find_job(std::move(id)); }
+
+net::awaitable<store::job_page> engine::list(store::job_filter filter) {
+    co_return co_await db_.list_jobs(std::move(filter));
+}
+
+net::awaitable<store::job_counts> engine::counts() { co_return co_await db_.count_jobs(); }
+
+net::awaitable<result<store::job>> engine::cancel(std::string id) {
+    auto cancelled = co_await db_.cancel_job(id, clock_.now());
+    if (cancelled && cancelled->lease_owner == options_.node_id) {
+        cancel_running(id);
+    }
+    co_return cancelled;
+}
+
+net::awaitable<result<store::job>> engine::retry(std::string id) {
+    auto retried = co_await db_.retry_job(std::move(id), clock_.now());
+    if (retried) {
+        dispatch_wakeup_.notify_all();
+        remote_wakeup_.notify_all();
+    }
+    co_return retried;
+}
+
+net::awaitable<result<std::vector<store::claimed_job>>> engine::claim(remote_claim request) {
+    if (request.worker.empty() || request.worker.size() > max_worker_name) {
+        co_return fail(errc::bad_request, "'worker' must be a string of 1-200 characters");
+    }
+    if (request.worker == options_.node_id) {
+        co_return fail(errc::bad_request, "'worker' may not be this node's own id");
+    }
+    if (request.types.empty()) {
+        co_return fail(errc::bad_request, "'types' must name at least one job type");
+    }
+    std::vector<std::pair<std::string, int>> limits;
+    for (const auto& name : request.types) {
+        const auto* type = types_.find(name);
+        if (!type || type->exec != executor::remote) {
+            co_return fail(errc::unknown_job_type, "job type '" + name + "' is not served by remote workers");
+        }
+        if (type->concurrency > 0) {
+            limits.emplace_back(name, type->concurrency);
+        }
+    }
+    if (request.max < 1 || request.max > max_claim) {
+        co_return fail(errc::bad_request, "'max' must be between 1 and 1000");
+    }
+    if (request.wait < milliseconds(0) || request.wait > max_claim_wait) {
+        co_return fail(errc::bad_request, "'wait_s' must be between 0 and 60");
+    }
+    const unix_ms lease_ms = request.lease_ms == 0 ? options_.remote_lease_ms : request.lease_ms;
+    if (lease_ms < 1000 || lease_ms > max_lease_ms) {
+        co_return fail(errc::bad_request, "'lease_s' must be between 1 and 3600");
+    }
+    const auto deadline = std::chrono::steady_clock::now() + request.wait;
+    for (;;) {
+        const auto seen = remote_wakeup_.generation();
+        store::claim_request claim{
+            request.worker, request.types, limits, types_.queue_limits(), request.max, clock_.now(), lease_ms};
+        auto claimed = co_await db_.claim_jobs(std::move(claim));
+        const auto remaining =
+            std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (!claimed.empty() || stopping_ || remaining <= milliseconds(0)) {
+            co_return claimed;
+        }
+        co_await remote_wakeup_.wait(seen, std::min(remaining, milliseconds(options_.idle_poll_ms)));
+    }
+}
+
+net::awaitable<result<store::lease_info>> engine::heartbeat(std::string id, std::string token, std::string progress) {
+    co_return co_await db_.heartbeat(
+        std::move(id), std::move(token), clock_.now(), options_.remote_lease_ms, std::move(progress));
+}
+
+net::awaitable<result<std::vector<store::event>>> engine::post_events(
+    std::string id,
+    std::string token,
+    std::vector<store::event_spec> events) {
+    if (events.empty() || events.size() > max_events_per_post) {
+        co_return fail(errc::bad_request, "post 1 to 1000 events at a time");
+    }
+    for (const auto& e : events) {
+        if (e.type.empty() || e.type.size() > max_event_type) {
+            co_return fail(errc::bad_request, "an event 'type' must be a string of 1-100 characters");
+        }
+        if (e.type.starts_with("job.")) {
+            co_return fail(errc::bad_request, "event types starting with 'job.' are reserved for the engine");
+        }
+    }
+    co_return co_await db_.append_job_events(std::move(id), std::move(token), std::move(events), clock_.now());
+}
+
+net::awaitable<result<store::step>> engine::save_step(std::string id, std::string token, std::string key, std::string value) {
+    if (key.empty() || key.size() > max_event_type * 2) {
+        co_return fail(errc::bad_request, "a step key must be 1-200 characters");
+    }
+    co_return co_await db_.save_step(std::move(id), std::move(token), std::move(key), std::move(value), clock_.now());
+}
+
+net::awaitable<result<std::vector<store::step>>> engine::steps(std::string id) {
+    co_return co_await db_.load_steps(std::move(id));
+}
+
+net::awaitable<result<store::job>> engine::complete(std::string id, std::string token, std::string result_json) {
+    co_return co_await db_.complete_job(std::move(id), std::move(token), std::move(result_json), clock_.now());
+}
+
+net::awaitable<result<store::job>> engine::fail_attempt(std::string id, std::string token, std::string error_json_text, bool retryable) {
+    auto failed =
+        co_await db_.fail_job(std::move(id), std::move(token), std::move(error_json_text), retryable, policy_, clock_.now());
+    if (failed && failed->state == store::job_state::queued) {
+        dispatch_wakeup_.notify_all();
+        remote_wakeup_.notify_all();
+    }
+    co_return failed;
+}
+
+net::awaitable<result<std::vector<store::event>>> engine::events(std::string topic, std::int64_t after, std::size_t limit) {
+    co_return co_await db_.read_events(std::move(topic), after, limit);
+}
+
+}  // namespace conclave::jobs

@@ -1,0 +1,162 @@
+// jobs/engine.hpp: the job engine — submissions, the state machine's user moves, in-process
+// workers, the remote worker protocol, lease expiry and restart recovery.
+//
+// The engine owns no durable state: every change goes through store::store, which appends
+// the events. It runs three background loops (dispatcher, lease sweeper, lease renewer) on
+// strands of the executor given to run(). All methods are safe to call from any thread; the
+// awaitable ones never block.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/json/fwd.hpp>
+
+#include "core/asio.hpp"
+#include "core/clock.hpp"
+#include "core/error.hpp"
+#include "jobs/registry.hpp"
+#include "jobs/wakeup.hpp"
+#include "store/store.hpp"
+
+namespace conclave::jobs {
+
+struct engine_options {
+    std::string node_id = "node";      // lease owner of this node's in-process jobs
+    int concurrency = 256;              // in-process jobs running at once
+    int claim_batch = 128;              // jobs claimed per store call
+    unix_ms lease_ms = 30'000;          // in-process lease, renewed every lease_ms / 3
+    unix_ms remote_lease_ms = 30'000;   // default lease of a remote claim
+    unix_ms sweep_interval_ms = 1'000;  // how often expired leases are looked for
+    unix_ms timeout_grace_ms = 5'000;   // in-process timeouts fire here first
+    unix_ms idle_poll_ms = 500;         // longest idle wait (delayed and backed-off jobs)
+};
+
+// Thrown by a handler to fail its attempt with a classified error.
+class handler_error : public std::runtime_error {
+public:
+    handler_error(std::string code, const std::string& message, bool retryable)
+        : std::runtime_error(message), code_(std::move(code)), retryable_(retryable) {}
+    const std::string& code() const { return code_; }
+    bool retryable() const { return retryable_; }
+
+private:
+    std::string code_;
+    bool retryable_;
+};
+
+class engine;
+struct running_job;
+
+// What an in-process handler sees of its job. Lives as long as the handler runs.
+class job_context {
+public:
+    job_context(engine& owner, std::shared_ptr<running_job> job) : engine_(owner), job_(std::move(job)) {}
+
+    const store::job& job() const;
+    int attempt() const;
+
+    // Runs fn once per job: a result recorded by an earlier attempt is returned without
+    // running fn again. Throws handler_error (not retryable) if the lease was lost.
+    net::awaitable<std::string> step(std::string key, std::function<net::awaitable<std::string>()> fn);
+    // Records progress (JSON text) with a `job.progress` event.
+    net::awaitable<void> progress(std::string json_text);
+    // Appends a handler event (`type` must not start with "job.").
+    net::awaitable<void> emit(std::string type, std::string data);
+
+private:
+    engine& engine_;
+    std::shared_ptr<running_job> job_;
+};
+
+struct remote_claim {
+    std::string worker;
+    std::vector<std::string> types;
+    int max = 1;
+    std::chrono::milliseconds wait{0};
+    unix_ms lease_ms = 0;  // 0: the engine's default
+};
+
+class engine {
+public:
+    engine(store::store& db, const registry& types, const clock& clk, engine_options options);
+    engine(const engine&) = delete;
+    engine& operator=(const engine&) = delete;
+    ~engine();
+
+    // Recovers this node's jobs left active by a previous process, then starts the loops on
+    // strands of `exec`. Returns once recovery is done.
+    net::awaitable<void> start(net::any_io_executor exec);
+    // Stops the loops and cancels running handlers (their jobs stay active; the next start of
+    // this node, or lease expiry, sends them back to the queue).
+    void stop();
+
+    // Submissions. Errors: see parse_submission, idempotency_conflict.
+    net::awaitable<result<store::submitted>> submit(const boost::json::value& body);
+    net::awaitable<result<std::vector<store::submitted>>> submit_batch(const boost::json::value& body);
+
+    net::awaitable<result<store::job>> find(std::string id);
+    net::awaitable<store::job_page> list(store::job_filter filter);
+    net::awaitable<store::job_counts> counts();
+    net::awaitable<result<store::job>> cancel(std::string id);
+    net::awaitable<result<store::job>> retry(std::string id);
+
+    // Remote worker protocol. Errors: bad_request / unknown_job_type for claims of types not
+    // served remotely; not_found / lease_lost / invalid_transition for fenced writes.
+    net::awaitable<result<std::vector<store::claimed_job>>> claim(remote_claim request);
+    net::awaitable<result<store::lease_info>> heartbeat(std::string id, std::string token, std::string progress);
+    net::awaitable<result<std::vector<store::event>>> post_events(
+        std::string id,
+        std::string token,
+        std::vector<store::event_spec> events);
+    net::awaitable<result<store::step>> save_step(std::string id, std::string token, std::string key, std::string value);
+    net::awaitable<result<std::vector<store::step>>> steps(std::string id);
+    net::awaitable<result<store::job>> complete(std::string id, std::string token, std::string result_json);
+    net::awaitable<result<store::job>> fail_attempt(
+        std::string id,
+        std::string token,
+        std::string error_json,
+        bool retryable);
+
+    net::awaitable<result<std::vector<store::event>>> events(std::string topic, std::int64_t after, std::size_t limit);
+
+    const registry& types() const { return types_; }
+    const engine_options& options() const { return options_; }
+    int running() const { return running_.load(); }
+
+private:
+    friend class job_context;
+
+    net::awaitable<void> dispatch_loop();
+    net::awaitable<void> sweep_loop();
+    net::awaitable<void> renew_loop();
+    net::awaitable<void> run_handler(std::shared_ptr<running_job> rj);
+    void start_handler(store::claimed_job claimed);
+    void forget(const std::string& id);
+    void cancel_running(const std::string& id);
+    net::awaitable<void> sleep_for(std::chrono::milliseconds d);
+
+    store::store& db_;
+    const registry& types_;
+    const clock& clock_;
+    engine_options options_;
+    store::retry_policy policy_;
+    wakeup dispatch_wakeup_;  // new work or a freed slot: the dispatcher looks again
+    wakeup remote_wakeup_;    // new work: long-polling remote claims look again
+    wakeup stop_wakeup_;      // notified once, by stop()
+    net::any_io_executor exec_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<int> running_{0};
+    std::atomic<int> loops_{0};
+    std::mutex running_mutex_;
+    std::map<std::string, std::shared_ptr<running_job>> running_jobs_;
+};
+
+}  // namespace conclave::jobs

@@ -1,0 +1,42 @@
+#include "store/records.hpp"
+
+#include <array>
+
+namespace conclave::store {
+namespace {
+
+constexpr std::array<std::pair<job_state, std::string_view>, 5> state_names{{
+    {job_state::queued, "queued"},
+    {job_state::active, "active"},
+    {job_state::succeeded, "succeeded"},
+    {job_state::failed, "failed"},
+    {job_state::cancelled, "cancelled"},
+}};
+
+}  // namespace
+
+const char* to_string(job_state s) noexcept {
+    for (const auto& [state, name] : state_names) {
+        if (state == s) {
+            return name.data();
+        }
+    }
+    return "unknown";
+}
+
+std::optional<job_state> parse_job_state(std::string_view s) noexcept {
+    for (const auto& [state, name] : state_names) {
+        if (name == s) {
+            return state;
+        }
+    }
+    return std::nullopt;
+}
+
+bool is_terminal(job_state s) noexcept {
+    return s == job_state::succeeded || s == job_state::failed || s == job_state::cancelled;
+}
+
+std::string job_topic(std::string_view id) { return "job:" + std::string(id); }
+
+}  // namespace conclave::store

@@ -1,0 +1,162 @@
+#include "store/sqlite/group_commit.hpp"
+
+#include "core/logging.hpp"
+
+namespace conclave::store::sqlite {
+namespace {
+
+// A bounded cache: past this many topics the writer forgets them after a commit and reloads
+// offsets from the topics table on demand (one indexed read per topic).
+constexpr std::size_t max_cached_topics = 65'536;
+
+}  // namespace
+
+const event& write_txn::append(const std::string& topic, std::string type, std::string data, unix_ms now) {
+    auto found = offsets_.find(topic);
+    if (found == offsets_.end()) {
+        auto q = db_.prepare("SELECT last_offset FROM topics WHERE name = ?");
+        q.bind(topic);
+        const std::int64_t last = q.step() ? q.int64_at(0) : 0;
+        found = offsets_.emplace(topic, last).first;
+    }
+    undo_.emplace_back(topic, found->second);
+    const std::int64_t offset = ++found->second;
+    dirty_topics_.insert(topic);
+    db_.prepare(R"(INSERT INTO events(topic, "offset", type, data, created_at) VALUES (?, ?, ?, ?, ?))")
+        .bind(topic, offset, type, data, now)
+        .run();
+    return write_events_.emplace_back(event{topic, offset, std::move(type), std::move(data), now});
+}
+
+void write_txn::begin_write() {
+    undo_.clear();
+    write_events_.clear();
+}
+
+void write_txn::end_write(bool committed) {
+    if (committed) {
+        for (auto& e : write_events_) {
+            batch_events_.push_back(std::move(e));
+        }
+    } else {
+        for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
+            offsets_[it->first] = it->second;
+        }
+    }
+    undo_.clear();
+    write_events_.clear();
+}
+
+void write_txn::flush_topics() {
+    for (const auto& topic : dirty_topics_) {
+        db_.prepare(
+               "INSERT INTO topics(name, last_offset) VALUES (?, ?) "
+               "ON CONFLICT(name) DO UPDATE SET last_offset = excluded.last_offset")
+            .bind(topic, offsets_.at(topic))
+            .run();
+    }
+}
+
+writer::writer(const std::string& path, std::size_t max_batch)
+    : db_(path), max_batch_(max_batch), thread_([this] { loop(); }) {}
+
+writer::~writer() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+}
+
+void writer::enqueue(std::unique_ptr<pending> op) {
+    {
+        std::lock_guard lock(mutex_);
+        queue_.push_back(std::move(op));
+    }
+    wake_.notify_one();
+}
+
+void writer::loop() {
+    std::vector<std::unique_ptr<pending>> batch;
+    for (;;) {
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) {
+                return;  // stopping, and nothing left to write
+            }
+            while (!queue_.empty() && batch.size() < max_batch_) {
+                batch.push_back(std::move(queue_.front()));
+                queue_.pop_front();
+            }
+        }
+        run_batch(batch);
+        batch.clear();
+    }
+}
+
+void writer::run_batch(std::vector<std::unique_ptr<pending>>& batch) {
+    write_txn txn(db_, offsets_);
+    std::vector<pending*> committed;
+    committed.reserve(batch.size());
+    std::size_t next = 0;  // the first write not yet run (nor answered)
+    try {
+        db_.prepare("BEGIN IMMEDIATE").run();
+        for (; next < batch.size(); ++next) {
+            auto& op = batch[next];
+            txn.begin_write();
+            db_.prepare("SAVEPOINT write").run();
+            try {
+                op->run(txn);
+            } catch (const sqlite_error&) {
+                throw;  // the connection itself is in trouble: fail the whole batch
+            } catch (...) {
+                auto error = std::current_exception();
+                db_.prepare("ROLLBACK TO write").run();
+                db_.prepare("RELEASE write").run();
+                txn.end_write(false);
+                op->deliver(error);
+                continue;
+            }
+            db_.prepare("RELEASE write").run();
+            txn.end_write(true);
+            committed.push_back(op.get());
+        }
+        txn.flush_topics();
+        db_.prepare("COMMIT").run();
+    } catch (...) {
+        auto error = std::current_exception();
+        try {
+            std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+            logger("store")->error("write batch of {} rolled back: {}", batch.size(), e.what());
+        } catch (...) {
+            logger("store")->error("write batch of {} rolled back", batch.size());
+        }
+        try {
+            db_.exec("ROLLBACK");
+        } catch (const sqlite_error& rollback_error) {
+            logger("store")->warn("rollback: {}", rollback_error.what());
+        }
+        offsets_.clear();
+        for (auto* op : committed) {
+            op->deliver(error);
+        }
+        for (; next < batch.size(); ++next) {
+            batch[next]->deliver(error);
+        }
+        return;
+    }
+    for (auto* op : committed) {
+        op->deliver(nullptr);
+    }
+    if (listener_ && !txn.batch_events().empty()) {
+        listener_(txn.batch_events());
+    }
+    if (offsets_.size() > max_cached_topics) {
+        offsets_.clear();
+    }
+}
+
+}  // namespace conclave::store::sqlite

@@ -1,0 +1,110 @@
+#include "store/sqlite/migrations.hpp"
+
+#include <array>
+
+#include "store/sqlite/sqlite_db.hpp"
+
+namespace conclave::store::sqlite {
+namespace {
+
+struct migration {
+    int version;
+    const char* sql;
+};
+
+// Append only: a released migration is never edited.
+constexpr std::array<migration, 1> migrations{{
+    {1, R"sql(
+CREATE TABLE jobs (
+    seq              INTEGER PRIMARY KEY,
+    id               TEXT NOT NULL UNIQUE,
+    type             TEXT NOT NULL,
+    queue            TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    priority         INTEGER NOT NULL,
+    payload          TEXT NOT NULL,
+    result           TEXT,
+    error            TEXT,
+    progress         TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    max_attempts     INTEGER NOT NULL,
+    run_at           INTEGER NOT NULL,
+    timeout_s        INTEGER NOT NULL,
+    backoff_base_ms  INTEGER NOT NULL,
+    backoff_cap_ms   INTEGER NOT NULL,
+    lease_owner      TEXT,
+    lease_token      TEXT,
+    lease_expires_at INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    idempotency_key  TEXT UNIQUE,
+    request_hash     TEXT,
+    topics           TEXT NOT NULL,
+    created_at       INTEGER NOT NULL,
+    started_at       INTEGER,
+    finished_at      INTEGER
+);
+CREATE INDEX jobs_claim ON jobs(type, priority DESC, run_at, seq) WHERE state = 'queued';
+CREATE INDEX jobs_active_lease ON jobs(lease_expires_at) WHERE state = 'active';
+CREATE INDEX jobs_active_owner ON jobs(lease_owner) WHERE state = 'active';
+CREATE INDEX jobs_active_type ON jobs(type, queue) WHERE state = 'active';
+CREATE INDEX jobs_state_seq ON jobs(state, seq);
+
+CREATE TABLE job_steps (
+    job_id     TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    result     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (job_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE topics (
+    name        TEXT PRIMARY KEY,
+    last_offset INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+    topic      TEXT NOT NULL,
+    "offset"   INTEGER NOT NULL,
+    type       TEXT NOT NULL,
+    data       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (topic, "offset")
+) WITHOUT ROWID;
+)sql"},
+}};
+
+int current_version(connection& db) {
+    db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+    auto q = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
+    q.step();
+    return static_cast<int>(q.int64_at(0));
+}
+
+}  // namespace
+
+int latest_schema_version() { return migrations.back().version; }
+
+int migrate(connection& db) {
+    int applied = 0;
+    const int from = current_version(db);
+    for (const auto& m : migrations) {
+        if (m.version <= from) {
+            continue;
+        }
+        db.exec("BEGIN IMMEDIATE");
+        try {
+            db.exec(m.sql);
+            db.prepare("INSERT INTO schema_migrations(version, applied_at) VALUES (?, unixepoch() * 1000)")
+                .bind(m.version)
+                .run();
+            db.exec("COMMIT");
+        } catch (...) {
+            db.exec("ROLLBACK");
+            throw;
+        }
+        ++applied;
+    }
+    return applied;
+}
+
+}  // namespace conclave::store::sqlite

@@ -1,0 +1,714 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json.hpp>
+
+#include "core/ids.hpp"
+#include "store/records_json.hpp"
+#include "store/sqlite/group_commit.hpp"
+#include "store/sqlite/migrations.hpp"
+#include "store/sqlite/sqlite_db.hpp"
+
+namespace conclave::store::sqlite {
+namespace json = boost::json;
+namespace {
+
+#define CONCLAVE_JOB_COLUMNS                                                                   \
+    "seq, id, type, queue, state, priority, payload, result, error, progress, attempts, "      \
+    "max_attempts, run_at, timeout_s, backoff_base_ms, backoff_cap_ms, lease_owner, "          \
+    "lease_token, lease_expires_at, cancel_requested, idempotency_key, topics, created_at, "   \
+    "started_at, finished_at"
+
+job read_job(const query& q) {
+    job j;
+    j.seq = q.int64_at(0);
+    j.id = q.text_at(1);
+    j.type = q.text_at(2);
+    j.queue = q.text_at(3);
+    j.state = parse_job_state(q.text_at(4)).value_or(job_state::failed);
+    j.priority = static_cast<int>(q.int64_at(5));
+    j.payload = q.text_at(6);
+    j.result = q.text_at(7);
+    j.error = q.text_at(8);
+    j.progress = q.text_at(9);
+    j.attempts = static_cast<int>(q.int64_at(10));
+    j.max_attempts = static_cast<int>(q.int64_at(11));
+    j.run_at = q.int64_at(12);
+    j.timeout_s = static_cast<int>(q.int64_at(13));
+    j.backoff_base_ms = q.int64_at(14);
+    j.backoff_cap_ms = q.int64_at(15);
+    j.lease_owner = q.text_at(16);
+    j.lease_token = q.text_at(17);
+    j.lease_expires_at = q.int64_at(18);
+    j.cancel_requested = q.int64_at(19) != 0;
+    j.idempotency_key = q.text_at(20);
+    j.topics = topics_from_text(q.text_at(21));
+    j.created_at = q.int64_at(22);
+    j.started_at = q.int64_at(23);
+    j.finished_at = q.int64_at(24);
+    return j;
+}
+
+std::optional<job> load_job(connection& db, const std::string& id) {
+    auto q = db.prepare("SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE id = ?");
+    q.bind(id);
+    if (!q.step()) {
+        return std::nullopt;
+    }
+    return read_job(q);
+}
+
+std::vector<step> load_steps_of(connection& db, const std::string& id) {
+    std::vector<step> steps;
+    auto q = db.prepare("SELECT key, result FROM job_steps WHERE job_id = ? ORDER BY created_at, key");
+    q.bind(id);
+    while (q.step()) {
+        steps.push_back(step{q.text_at(0), q.text_at(1)});
+    }
+    return steps;
+}
+
+// Appends an event of job `j` to its own topic and to each of its extra topics.
+void append_job_event(write_txn& txn, const job& j, const char* type, const json::object& data, unix_ms now) {
+    const std::string text = json::serialize(data);
+    txn.append(job_topic(j.id), type, text, now);
+    for (const auto& topic : j.topics) {
+        txn.append(topic, type, text, now);
+    }
+}
+
+error job_not_found(const std::string& id) { return fail(errc::not_found, "job " + id + " does not exist"); }
+
+// The lease check every worker write goes through (fencing). Returns the job when `token`
+// holds its current lease.
+result<job> leased_job(connection& db, const std::string& id, const std::string& token) {
+    auto j = load_job(db, id);
+    if (!j) {
+        return job_not_found(id);
+    }
+    if (token.empty() || j->lease_token != token) {
+        return fail(errc::lease_lost, "lease token for job " + id + " is not current");
+    }
+    if (j->state == job_state::cancelled) {
+        return fail(errc::invalid_transition, "job " + id + " was cancelled");
+    }
+    if (j->state != job_state::active) {
+        return fail(errc::lease_lost, "job " + id + " is not active");
+    }
+    return *j;
+}
+
+// Ends the current attempt of active job `j` with `error_text`: retried or failed per `policy`.
+void end_attempt(
+    write_txn& txn,
+    job& j,
+    std::string error_text,
+    bool retryable,
+    const retry_policy& policy,
+    unix_ms now) {
+    j.error = std::move(error_text);
+    const auto retry_at = policy(j, retryable, now);
+    json::object data{{"attempt", j.attempts}, {"error", parse_stored(j.error)}};
+    if (retry_at) {
+        txn.db()
+            .prepare(
+                "UPDATE jobs SET state = 'queued', run_at = ?, error = ?, lease_owner = NULL, "
+                "lease_token = NULL, lease_expires_at = NULL WHERE seq = ?")
+            .bind(*retry_at, j.error, j.seq)
+            .run();
+        j.state = job_state::queued;
+        j.run_at = *retry_at;
+        data["run_at"] = format_time(*retry_at);
+        append_job_event(txn, j, "job.retrying", data, now);
+    } else {
+        txn.db()
+            .prepare(
+                "UPDATE jobs SET state = 'failed', error = ?, finished_at = ?, lease_owner = NULL, "
+                "lease_token = NULL, lease_expires_at = NULL WHERE seq = ?")
+            .bind(j.error, now, j.seq)
+            .run();
+        j.state = job_state::failed;
+        j.finished_at = now;
+        append_job_event(txn, j, "job.failed", data, now);
+    }
+    j.lease_owner.clear();
+    j.lease_token.clear();
+    j.lease_expires_at = 0;
+}
+
+std::string error_text(const char* code, const std::string& message) {
+    return json::serialize(json::object{{"code", code}, {"message", message}});
+}
+
+class sqlite_store final : public store {
+public:
+    explicit sqlite_store(const sqlite_options& options)
+        : path_(options.path), writer_(options.path, options.max_batch), readers_(options.reader_threads) {}
+
+    ~sqlite_store() override { readers_.join(); }
+
+    void set_commit_listener(commit_listener listener) override {
+        writer_.set_commit_listener(std::move(listener));
+    }
+
+    net::awaitable<result<std::vector<submitted>>> create_jobs(std::vector<new_job> specs, unix_ms now) override {
+        auto op = [specs = std::move(specs), now](write_txn& txn) {
+            std::vector<submitted> out;
+            out.reserve(specs.size());
+            for (const auto& spec : specs) {
+                out.push_back(create_one(txn, spec, now));
+            }
+            return out;
+        };
+        co_return co_await write_result<std::vector<submitted>>(std::move(op));
+    }
+
+    net::awaitable<result<job>> find_job(std::string id) override {
+        auto op = [id](connection& db) -> result<job> {
+            auto j = load_job(db, id);
+            if (!j) {
+                return job_not_found(id);
+            }
+            return *j;
+        };
+        co_return co_await read(std::move(op));
+    }
+
+    net::awaitable<job_page> list_jobs(job_filter filter) override {
+        auto op = [filter](connection& db) {
+            const std::int64_t before = filter.before_seq > 0 ? filter.before_seq : INT64_MAX;
+            auto q = filter.state
+                ? db.prepare(
+                      "SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE state = ?1 AND seq < ?2 "
+                      "AND (?3 IS NULL OR type = ?3) AND (?4 IS NULL OR queue = ?4) "
+                      "ORDER BY seq DESC LIMIT ?5")
+                : db.prepare(
+                      "SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE ?1 IS NULL AND seq < ?2 "
+                      "AND (?3 IS NULL OR type = ?3) AND (?4 IS NULL OR queue = ?4) "
+                      "ORDER BY seq DESC LIMIT ?5");
+            if (filter.state) {
+                q.bind_one(1, to_string(*filter.state));
+            } else {
+                q.bind_one(1, nullptr);
+            }
+            q.bind_one(2, before);
+            q.bind_text_or_null(3, filter.type);
+            q.bind_text_or_null(4, filter.queue);
+            q.bind_one(5, static_cast<std::int64_t>(filter.limit + 1));
+            job_page page;
+            while (q.step()) {
+                page.jobs.push_back(read_job(q));
+            }
+            if (page.jobs.size() > filter.limit) {
+                page.jobs.pop_back();
+                page.next_cursor = page.jobs.back().seq;
+            }
+            return page;
+        };
+        co_return co_await read(std::move(op));
+    }
+
+    net::awaitable<job_counts> count_jobs() override {
+        auto op = [](connection& db) {
+            job_counts counts;
+            auto q = db.prepare("SELECT state, count(*) FROM jobs GROUP BY state");
+            while (q.step()) {
+                const auto state = parse_job_state(q.text_at(0));
+                const std::int64_t n = q.int64_at(1);
+                switch (state.value_or(job_state::failed)) {
+                    case job_state::queued: counts.queued = n; break;
+                    case job_state::active: counts.active = n; break;
+                    case job_state::succeeded: counts.succeeded = n; break;
+                    case job_state::failed: counts.failed = n; break;
+                    case job_state::cancelled: counts.cancelled = n; break;
+                }
+            }
+            return counts;
+        };
+        co_return co_await read(std::move(op));
+    }
+
+    net::awaitable<std::vector<claimed_job>> claim_jobs(claim_request request) override {
+        auto op = [request = std::move(request)](write_txn& txn) { return claim(txn, request); };
+        auto task = writer_.submit<std::vector<claimed_job>>(std::move(op));
+        co_return co_await std::move(task);
+    }
+
+    net::awaitable<result<lease_info>> heartbeat(
+        std::string id,
+        std::string token,
+        unix_ms now,
+        unix_ms lease_ms,
+        std::string progress) override {
+        auto op = [=](write_txn& txn) -> result<lease_info> {
+            auto j = leased_job(txn.db(), id, token);
+            if (!j) {
+                if (j.error().code == errc::invalid_transition) {
+                    return lease_info{0, true};  // cancelled while leased: tell the worker
+                }
+                return j.error();
+            }
+            const unix_ms expires = now + lease_ms;
+            if (progress.empty()) {
+                txn.db().prepare("UPDATE jobs SET lease_expires_at = ? WHERE seq = ?").bind(expires, j->seq).run();
+            } else {
+                txn.db()
+                    .prepare("UPDATE jobs SET lease_expires_at = ?, progress = ? WHERE seq = ?")
+                    .bind(expires, progress, j->seq)
+                    .run();
+                append_job_event(
+                    txn, *j, "job.progress", json::object{{"attempt", j->attempts}, {"progress", parse_stored(progress)}}, now);
+            }
+            return lease_info{expires, j->cancel_requested};
+        };
+        co_return co_await write_result<lease_info>(std::move(op));
+    }
+
+    net::awaitable<void> renew_leases(std::string owner, unix_ms until) override {
+        auto op = [owner = std::move(owner), until](write_txn& txn) {
+            txn.db()
+                .prepare("UPDATE jobs SET lease_expires_at = ? WHERE state = 'active' AND lease_owner = ?")
+                .bind(until, owner)
+                .run();
+            return true;
+        };
+        auto task = writer_.submit<bool>(std::move(op));
+        co_await std::move(task);
+    }
+
+    net::awaitable<result<job>> complete_job(std::string id, std::string token, std::string result_text, unix_ms now)
+        override {
+        auto op = [=](write_txn& txn) -> result<job> {
+            auto j = leased_job(txn.db(), id, token);
+            if (!j) {
+                return j.error();
+            }
+            txn.db()
+                .prepare(
+                    "UPDATE jobs SET state = 'succeeded', result = ?, finished_at = ?, lease_owner = NULL, "
+                    "lease_token = NULL, lease_expires_at = NULL WHERE seq = ?")
+                .bind(result_text, now, j->seq)
+                .run();
+            j->state = job_state::succeeded;
+            j->result = result_text;
+            j->finished_at = now;
+            j->lease_owner.clear();
+            j->lease_token.clear();
+            append_job_event(
+                txn, *j, "job.succeeded", json::object{{"attempt", j->attempts}, {"result", parse_stored(result_text)}}, now);
+            return *j;
+        };
+        co_return co_await write_result<job>(std::move(op));
+    }
+
+    net::awaitable<result<job>> fail_job(
+        std::string id,
+        std::string token,
+        std::string error,
+        bool retryable,
+        retry_policy policy,
+        unix_ms now) override {
+        auto op = [=](write_txn& txn) -> result<job> {
+            auto j = leased_job(txn.db(), id, token);
+            if (!j) {
+                return j.error();
+            }
+            end_attempt(txn, *j, error, retryable, policy, now);
+            return *j;
+        };
+        co_return co_await write_result<job>(std::move(op));
+    }
+
+    net::awaitable<result<job>> cancel_job(std::string id, unix_ms now) override {
+        auto op = [=](write_txn& txn) -> result<job> {
+            auto j = load_job(txn.db(), id);
+            if (!j) {
+                return job_not_found(id);
+            }
+            if (j->state != job_state::queued && j->state != job_state::active) {
+                return fail(
+                    errc::invalid_transition, std::string("job ") + id + " is " + to_string(j->state) + " and cannot be cancelled");
+            }
+            // An active job keeps its lease token: its worker's next heartbeat is told.
+            txn.db()
+                .prepare(
+                    "UPDATE jobs SET state = 'cancelled', cancel_requested = 1, finished_at = ?, "
+                    "lease_expires_at = NULL WHERE seq = ?")
+                .bind(now, j->seq)
+                .run();
+            const bool was_active = j->state == job_state::active;
+            j->state = job_state::cancelled;
+            j->cancel_requested = true;
+            j->finished_at = now;
+            append_job_event(txn, *j, "job.cancelled", json::object{{"attempt", j->attempts}, {"was_active", was_active}}, now);
+            return *j;
+        };
+        co_return co_await write_result<job>(std::move(op));
+    }
+
+    net::awaitable<result<job>> retry_job(std::string id, unix_ms now) override {
+        auto op = [=](write_txn& txn) -> result<job> {
+            auto j = load_job(txn.db(), id);
+            if (!j) {
+                return job_not_found(id);
+            }
+            if (j->state != job_state::failed && j->state != job_state::cancelled) {
+                return fail(
+                    errc::invalid_transition, std::string("job ") + id + " is " + to_string(j->state) + " and cannot be retried");
+            }
+            txn.db()
+                .prepare(
+                    "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?, finished_at = NULL, "
+                    "cancel_requested = 0, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL "
+                    "WHERE seq = ?")
+                .bind(now, j->seq)
+                .run();
+            j->state = job_state::queued;
+            j->attempts = 0;
+            j->run_at = now;
+            j->finished_at = 0;
+            j->cancel_requested = false;
+            j->lease_owner.clear();
+            j->lease_token.clear();
+            append_job_event(txn, *j, "job.queued", json::object{{"reason", "retry"}}, now);
+            return *j;
+        };
+        co_return co_await write_result<job>(std::move(op));
+    }
+
+    net::awaitable<std::vector<job>> expire_leases(unix_ms now, unix_ms timeout_grace_ms, retry_policy policy) override {
+        auto op = [=](write_txn& txn) {
+            std::vector<job> expired;
+            {
+                auto q = txn.db().prepare(
+                    "SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE state = 'active' AND "
+                    "(lease_expires_at < ?1 OR (timeout_s > 0 AND started_at + timeout_s * 1000 + ?2 < ?1))");
+                q.bind(now, timeout_grace_ms);
+                while (q.step()) {
+                    expired.push_back(read_job(q));
+                }
+            }
+            for (auto& j : expired) {
+                const bool lease_gone = j.lease_expires_at < now;
+                const auto text = lease_gone
+                    ? error_text("lease_expired", "the worker stopped renewing its lease (lease owner " + j.lease_owner + ")")
+                    : error_text("timeout", "attempt ran past its timeout of " + std::to_string(j.timeout_s) + " s");
+                end_attempt(txn, j, text, true, policy, now);
+            }
+            return expired;
+        };
+        auto task = writer_.submit<std::vector<job>>(std::move(op));
+        co_return co_await std::move(task);
+    }
+
+    net::awaitable<std::vector<job>> release_owner(std::string owner, unix_ms now, retry_policy policy) override {
+        auto op = [=](write_txn& txn) {
+            std::vector<job> released;
+            {
+                auto q = txn.db().prepare(
+                    "SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE state = 'active' AND lease_owner = ?");
+                q.bind(owner);
+                while (q.step()) {
+                    released.push_back(read_job(q));
+                }
+            }
+            for (auto& j : released) {
+                end_attempt(txn, j, error_text("node_restarted", "the node running this attempt restarted"), true, policy, now);
+            }
+            return released;
+        };
+        auto task = writer_.submit<std::vector<job>>(std::move(op));
+        co_return co_await std::move(task);
+    }
+
+    net::awaitable<result<std::vector<event>>> append_job_events(
+        std::string id,
+        std::string token,
+        std::vector<event_spec> events,
+        unix_ms now) override {
+        auto op = [=](write_txn& txn) -> result<std::vector<event>> {
+            auto j = leased_job(txn.db(), id, token);
+            if (!j) {
+                return j.error();
+            }
+            std::vector<event> out;
+            const auto topic = job_topic(id);
+            for (const auto& spec : events) {
+                out.push_back(txn.append(topic, spec.type, spec.data, now));
+                for (const auto& extra : j->topics) {
+                    txn.append(extra, spec.type, spec.data, now);
+                }
+            }
+            return out;
+        };
+        co_return co_await write_result<std::vector<event>>(std::move(op));
+    }
+
+    net::awaitable<result<step>> save_step(
+        std::string id,
+        std::string token,
+        std::string key,
+        std::string result_text,
+        unix_ms now) override {
+        auto op = [=](write_txn& txn) -> result<step> {
+            auto j = leased_job(txn.db(), id, token);
+            if (!j) {
+                return j.error();
+            }
+            txn.db()
+                .prepare("INSERT INTO job_steps(job_id, key, result, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
+                .bind(id, key, result_text, now)
+                .run();
+            auto q = txn.db().prepare("SELECT result FROM job_steps WHERE job_id = ? AND key = ?");
+            q.bind(id, key);
+            q.step();
+            return step{key, q.text_at(0)};
+        };
+        co_return co_await write_result<step>(std::move(op));
+    }
+
+    net::awaitable<result<std::vector<step>>> load_steps(std::string id) override {
+        auto op = [id](connection& db) -> result<std::vector<step>> {
+            if (!load_job(db, id)) {
+                return job_not_found(id);
+            }
+            return load_steps_of(db, id);
+        };
+        co_return co_await read(std::move(op));
+    }
+
+    net::awaitable<result<std::vector<event>>> read_events(std::string topic, std::int64_t after, std::size_t limit)
+        override {
+        auto op = [topic, after, limit](connection& db) -> result<std::vector<event>> {
+            {
+                auto q = db.prepare("SELECT 1 FROM topics WHERE name = ?");
+                q.bind(topic);
+                if (!q.step()) {
+                    return fail(errc::not_found, "topic " + topic + " has no events");
+                }
+            }
+            std::vector<event> out;
+            auto q = db.prepare(
+                R"(SELECT "offset", type, data, created_at FROM events WHERE topic = ? AND "offset" > ? ORDER BY "offset" LIMIT ?)");
+            q.bind(topic, after, static_cast<std::int64_t>(limit));
+            while (q.step()) {
+                out.push_back(event{topic, q.int64_at(0), q.text_at(1), q.text_at(2), q.int64_at(3)});
+            }
+            return out;
+        };
+        co_return co_await read(std::move(op));
+    }
+
+private:
+    static submitted create_one(write_txn& txn, const new_job& spec, unix_ms now) {
+        if (!spec.idempotency_key.empty()) {
+            auto q = txn.db().prepare("SELECT id, request_hash FROM jobs WHERE idempotency_key = ?");
+            q.bind(spec.idempotency_key);
+            if (q.step()) {
+                const std::string existing_id = q.text_at(0);
+                if (q.text_at(1) != spec.request_hash) {
+                    throw rejected(fail(
+                        errc::idempotency_conflict,
+                        "idempotency key '" + spec.idempotency_key + "' was used by job " + existing_id +
+                            " with a different request"));
+                }
+                return submitted{*load_job(txn.db(), existing_id), false};
+            }
+        }
+        job j;
+        j.id = new_uuid_v7(now);
+        j.type = spec.type;
+        j.queue = spec.queue;
+        j.priority = spec.priority;
+        j.payload = spec.payload;
+        j.max_attempts = spec.max_attempts;
+        j.run_at = spec.run_at;
+        j.timeout_s = spec.timeout_s;
+        j.backoff_base_ms = spec.backoff_base_ms;
+        j.backoff_cap_ms = spec.backoff_cap_ms;
+        j.idempotency_key = spec.idempotency_key;
+        j.topics = spec.topics;
+        j.created_at = now;
+        auto insert = txn.db().prepare(
+            "INSERT INTO jobs(id, type, queue, state, priority, payload, max_attempts, run_at, timeout_s, "
+            "backoff_base_ms, backoff_cap_ms, idempotency_key, request_hash, topics, created_at) "
+            "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        insert.bind(j.id, j.type, j.queue, j.priority, j.payload, j.max_attempts, j.run_at, j.timeout_s);
+        insert.bind_one(9, j.backoff_base_ms);
+        insert.bind_one(10, j.backoff_cap_ms);
+        insert.bind_text_or_null(11, j.idempotency_key);
+        insert.bind_text_or_null(12, spec.request_hash);
+        insert.bind_one(13, topics_to_text(j.topics));
+        insert.bind_one(14, now);
+        insert.run();
+        j.seq = txn.db().last_insert_rowid();
+        json::object data{{"type", j.type}, {"queue", j.queue}};
+        if (j.run_at > now) {
+            data["run_at"] = format_time(j.run_at);
+        }
+        append_job_event(txn, j, "job.queued", data, now);
+        return submitted{std::move(j), true};
+    }
+
+    static std::vector<claimed_job> claim(write_txn& txn, const claim_request& request) {
+        auto& db = txn.db();
+        std::map<std::string, std::int64_t> type_budget;
+        for (const auto& [type, limit] : request.type_limits) {
+            auto q = db.prepare("SELECT count(*) FROM jobs WHERE state = 'active' AND type = ?");
+            q.bind(type);
+            q.step();
+            type_budget[type] = limit - q.int64_at(0);
+        }
+        std::map<std::string, std::int64_t> queue_budget;
+        for (const auto& [queue, limit] : request.queue_limits) {
+            auto q = db.prepare("SELECT count(*) FROM jobs WHERE state = 'active' AND queue = ?");
+            q.bind(queue);
+            q.step();
+            queue_budget[queue] = limit - q.int64_at(0);
+        }
+        std::vector<job> candidates;
+        for (const auto& type : request.types) {
+            std::int64_t fetch = request.max;
+            if (auto it = type_budget.find(type); it != type_budget.end()) {
+                fetch = std::min<std::int64_t>(fetch, it->second);
+            }
+            if (fetch <= 0) {
+                continue;
+            }
+            // Extra rows so that jobs of a full queue do not hide the others.
+            fetch += queue_budget.empty() ? 0 : 64;
+            auto q = db.prepare(
+                "SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE state = 'queued' AND type = ? AND run_at <= ? "
+                "ORDER BY priority DESC, run_at, seq LIMIT ?");
+            q.bind(type, request.now, fetch);
+            while (q.step()) {
+                candidates.push_back(read_job(q));
+            }
+        }
+        std::sort(candidates.begin(), candidates.end(), [](const job& a, const job& b) {
+            if (a.priority != b.priority) {
+                return a.priority > b.priority;
+            }
+            if (a.run_at != b.run_at) {
+                return a.run_at < b.run_at;
+            }
+            return a.seq < b.seq;
+        });
+        std::vector<claimed_job> out;
+        const unix_ms expires = request.now + request.lease_ms;
+        for (auto& j : candidates) {
+            if (std::cmp_greater_equal(out.size(), request.max)) {
+                break;
+            }
+            auto type_it = type_budget.find(j.type);
+            if (type_it != type_budget.end() && type_it->second <= 0) {
+                continue;
+            }
+            auto queue_it = queue_budget.find(j.queue);
+            if (queue_it != queue_budget.end() && queue_it->second <= 0) {
+                continue;
+            }
+            if (type_it != type_budget.end()) {
+                --type_it->second;
+            }
+            if (queue_it != queue_budget.end()) {
+                --queue_it->second;
+            }
+            j.state = job_state::active;
+            j.attempts += 1;
+            j.lease_owner = request.owner;
+            j.lease_token = random_token();
+            j.lease_expires_at = expires;
+            j.started_at = request.now;
+            j.cancel_requested = false;
+            db.prepare(
+                  "UPDATE jobs SET state = 'active', attempts = ?, lease_owner = ?, lease_token = ?, "
+                  "lease_expires_at = ?, started_at = ?, cancel_requested = 0 WHERE seq = ?")
+                .bind(j.attempts, j.lease_owner, j.lease_token, j.lease_expires_at, j.started_at, j.seq)
+                .run();
+            append_job_event(txn, j, "job.started", json::object{{"attempt", j.attempts}}, request.now);
+            auto steps = load_steps_of(db, j.id);
+            out.push_back(claimed_job{std::move(j), std::move(steps)});
+        }
+        return out;
+    }
+
+    // Runs a write whose expected failures come back as result errors, including those thrown
+    // as `rejected` to roll the write back.
+    template <class T, class F>
+    net::awaitable<result<T>> write_result(F op) {
+        try {
+            auto task = writer_.submit<result<T>>(std::move(op));
+            co_return co_await std::move(task);
+        } catch (const rejected& r) {
+            co_return r.err();
+        }
+    }
+
+    template <class F>
+    auto read(F fn) -> net::awaitable<std::invoke_result_t<F&, connection&>> {
+        auto task = [this, fn = std::move(fn)]() mutable {
+            auto conn = acquire_reader();
+            auto release = [this, &conn] { release_reader(std::move(conn)); };
+            try {
+                auto value = fn(*conn);
+                release();
+                return value;
+            } catch (...) {
+                release();
+                throw;
+            }
+        };
+        auto awaitable = run_on(readers_.get_executor(), std::move(task));
+        co_return co_await std::move(awaitable);
+    }
+
+    std::unique_ptr<connection> acquire_reader() {
+        {
+            std::lock_guard lock(readers_mutex_);
+            if (!free_readers_.empty()) {
+                auto conn = std::move(free_readers_.back());
+                free_readers_.pop_back();
+                return conn;
+            }
+        }
+        return std::make_unique<connection>(path_);
+    }
+
+    void release_reader(std::unique_ptr<connection> conn) {
+        std::lock_guard lock(readers_mutex_);
+        free_readers_.push_back(std::move(conn));
+    }
+
+    std::string path_;
+    writer writer_;
+    net::thread_pool readers_;
+    std::mutex readers_mutex_;
+    std::vector<std::unique_ptr<connection>> free_readers_;
+};
+
+#undef CONCLAVE_JOB_COLUMNS
+
+}  // namespace
+
+std::unique_ptr<store> open_sqlite_store(const sqlite_options& options) {
+    migrate_sqlite(options.path);
+    return std::make_unique<sqlite_store>(options);
+}
+
+int migrate_sqlite(const std::string& path) {
+    const auto parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty()) {
+        std::filesystem::create_directories(parent);
+    }
+    connection db(path);
+    return migrate(db);
+}
+
+}  // namespace conclave::store::sqlite
