@@ -1,7 +1,5 @@
 #include "app/cli_commands.hpp"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -10,6 +8,8 @@
 #include <boost/json.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
+
+#include <unistd.h>
 
 #include "app/config.hpp"
 #include "http/client.hpp"
@@ -28,7 +28,8 @@ void pretty(std::ostream& out, const json::value& v, int indent = 0) {
         out << "{\n";
         bool first = true;
         for (const auto& kv : v.get_object()) {
-            out << (first ? "" : ",\n") << pad << "  " << json::serialize(json::string(kv.key())) << ": ";
+            out << (first ? "" : ",\n") << pad << "  " << json::serialize(json::string(kv.key()))
+                << ": ";
             pretty(out, kv.value(), indent + 1);
             first = false;
         }
@@ -47,7 +48,9 @@ void pretty(std::ostream& out, const json::value& v, int indent = 0) {
     }
 }
 
-std::string encode(const std::string& s) { return boost::urls::encode(s, boost::urls::unreserved_chars); }
+std::string encode(const std::string& s) {
+    return boost::urls::encode(s, boost::urls::unreserved_chars);
+}
 
 // Prints the server's error and returns 1, or returns 0 for a 2xx.
 int check(const http::client_response& res) {
@@ -58,8 +61,8 @@ int check(const http::client_response& res) {
     auto body = json::parse(res.body, ec);
     const auto* err = !ec && body.is_object() ? body.get_object().if_contains("error") : nullptr;
     if (err && err->is_object()) {
-        std::cerr << "error (" << res.status << " " << json::value_to<std::string>(err->at("code")) << "): "
-                  << json::value_to<std::string>(err->at("message")) << "\n";
+        std::cerr << "error (" << res.status << " " << json::value_to<std::string>(err->at("code"))
+                  << "): " << json::value_to<std::string>(err->at("message")) << "\n";
     } else {
         std::cerr << "error: HTTP " << res.status << ": " << res.body << "\n";
     }
@@ -108,11 +111,14 @@ int follow(http::client& c, const std::string& id) {
         auto page = json::parse(res.body);
         for (const auto& e : page.at("events").as_array()) {
             const auto type = json::value_to<std::string>(e.at("type"));
-            const char* mark = type == "job.succeeded" ? "✔" : type == "job.failed" || type == "job.cancelled" ? "✘" : "·";
+            const char* mark = type == "job.succeeded"                           ? "✔"
+                               : type == "job.failed" || type == "job.cancelled" ? "✘"
+                                                                                 : "·";
             if (!tty) {
                 mark = "-";
             }
-            std::cout << "  " << mark << " " << json::value_to<std::string>(e.at("time")).substr(11, 12) << "  " << type
+            std::cout << "  " << mark << " "
+                      << json::value_to<std::string>(e.at("time")).substr(11, 12) << "  " << type
                       << "  " << brief(e.at("data")) << std::endl;
             if (type == "job.succeeded") {
                 return 0;
@@ -133,7 +139,8 @@ int simple_post(const std::string& server, const std::string& target) {
             return rc;
         }
         auto job = json::parse(res.body);
-        std::cout << json::value_to<std::string>(job.at("id")) << " " << json::value_to<std::string>(job.at("state")) << "\n";
+        std::cout << json::value_to<std::string>(job.at("id")) << " "
+                  << json::value_to<std::string>(job.at("state")) << "\n";
         return 0;
     });
 }
@@ -178,7 +185,8 @@ int cmd_submit(const std::string& server, const submit_args& args) {
             std::cout << id << "\n";
             return 0;
         }
-        std::cout << "job " << id << " (" << args.type << ")" << (res.status == 200 ? " already existed" : " submitted")
+        std::cout << "job " << id << " (" << args.type << ")"
+                  << (res.status == 200 ? " already existed" : " submitted")
                   << "; waiting for it to finish\n";
         const int rc = follow(c, id);
         return print_job(c.get("/v1/jobs/" + id)) == 0 ? rc : 1;
@@ -202,31 +210,43 @@ int cmd_jobs(const std::string& server, const list_args& args) {
             return rc;
         }
         auto page = json::parse(res.body);
-        std::printf("%-36s  %-12s  %-10s  %-8s  %s\n", "ID", "TYPE", "STATE", "ATTEMPTS", "CREATED");
+        std::printf(
+            "%-36s  %-12s  %-10s  %-8s  %s\n", "ID", "TYPE", "STATE", "ATTEMPTS", "CREATED"
+        );
         for (const auto& j : page.at("jobs").as_array()) {
-            const auto attempts = std::to_string(j.at("attempts").as_int64()) + "/" + std::to_string(j.at("max_attempts").as_int64());
+            const auto attempts = std::to_string(j.at("attempts").as_int64()) + "/" +
+                                  std::to_string(j.at("max_attempts").as_int64());
             std::printf(
                 "%-36s  %-12s  %-10s  %-8s  %s\n",
                 json::value_to<std::string>(j.at("id")).c_str(),
                 json::value_to<std::string>(j.at("type")).c_str(),
                 json::value_to<std::string>(j.at("state")).c_str(),
                 attempts.c_str(),
-                json::value_to<std::string>(j.at("created_at")).c_str());
+                json::value_to<std::string>(j.at("created_at")).c_str()
+            );
         }
         if (page.at("next_cursor").is_string()) {
-            std::printf("(more: GET /v1/jobs?cursor=%s)\n", page.at("next_cursor").as_string().c_str());
+            std::printf(
+                "(more: GET /v1/jobs?cursor=%s)\n", page.at("next_cursor").as_string().c_str()
+            );
         }
         return 0;
     });
 }
 
 int cmd_job(const std::string& server, const std::string& id) {
-    return with_client(server, [&](http::client& c) { return print_job(c.get("/v1/jobs/" + encode(id))); });
+    return with_client(server, [&](http::client& c) {
+        return print_job(c.get("/v1/jobs/" + encode(id)));
+    });
 }
 
-int cmd_cancel(const std::string& server, const std::string& id) { return simple_post(server, "/v1/jobs/" + encode(id) + "/cancel"); }
+int cmd_cancel(const std::string& server, const std::string& id) {
+    return simple_post(server, "/v1/jobs/" + encode(id) + "/cancel");
+}
 
-int cmd_retry(const std::string& server, const std::string& id) { return simple_post(server, "/v1/jobs/" + encode(id) + "/retry"); }
+int cmd_retry(const std::string& server, const std::string& id) {
+    return simple_post(server, "/v1/jobs/" + encode(id) + "/retry");
+}
 
 int cmd_migrate(const std::string& db_url) {
     auto path = sqlite_path(db_url);

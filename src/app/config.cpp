@@ -1,20 +1,23 @@
 #include "app/config.hpp"
 
-#include <unistd.h>
-
 #include <charconv>
 #include <cstdlib>
 #include <set>
 
 #include <toml++/toml.h>
+#include <unistd.h>
 
 namespace conclave::app {
 namespace {
 
-error bad(std::string message) { return fail(errc::bad_request, std::move(message)); }
+error bad(std::string message) {
+    return fail(errc::bad_request, std::move(message));
+}
 
 // Refuses keys of `table` not in `known`, naming them with `where`.
-std::optional<error> check_keys(const toml::table& table, const std::string& where, const std::set<std::string>& known) {
+std::optional<error> check_keys(
+    const toml::table& table, const std::string& where, const std::set<std::string>& known
+) {
     for (const auto& [key, value] : table) {
         if (!known.contains(std::string(key.str()))) {
             return bad("config: unknown key '" + where + std::string(key.str()) + "'");
@@ -24,7 +27,9 @@ std::optional<error> check_keys(const toml::table& table, const std::string& whe
 }
 
 template <class T>
-std::optional<error> read_value(const toml::table& table, const char* key, const std::string& where, T& out) {
+std::optional<error> read_value(
+    const toml::table& table, const char* key, const std::string& where, T& out
+) {
     const auto* node = table.get(key);
     if (!node) {
         return std::nullopt;
@@ -51,7 +56,9 @@ std::optional<error> read_value(const toml::table& table, const char* key, const
 }
 
 template <class T>
-std::optional<error> read_optional(const toml::table& table, const char* key, const std::string& where, std::optional<T>& out) {
+std::optional<error> read_optional(
+    const toml::table& table, const char* key, const std::string& where, std::optional<T>& out
+) {
     if (!table.contains(key)) {
         return std::nullopt;
     }
@@ -65,7 +72,19 @@ std::optional<error> read_optional(const toml::table& table, const char* key, co
 
 std::optional<error> apply_file(app_config& config, const toml::table& root) {
     // [providers], [council] and default_provider belong to the council, configured later.
-    if (auto e = check_keys(root, "", {"server", "store", "engine", "types", "queues", "log_level", "default_provider", "providers", "council"})) {
+    if (auto e = check_keys(
+            root,
+            "",
+            {"server",
+             "store",
+             "engine",
+             "types",
+             "queues",
+             "log_level",
+             "default_provider",
+             "providers",
+             "council"}
+        )) {
         return e;
     }
     if (auto e = read_value(root, "log_level", "", config.log_level)) {
@@ -91,7 +110,9 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
         }
     }
     if (const auto* engine = root["engine"].as_table()) {
-        if (auto e = check_keys(*engine, "engine.", {"node_id", "concurrency", "lease_s", "remote_lease_s"})) {
+        if (auto e = check_keys(
+                *engine, "engine.", {"node_id", "concurrency", "lease_s", "remote_lease_s"}
+            )) {
             return e;
         }
         if (auto e = read_value(*engine, "node_id", "engine.", config.engine.node_id)) {
@@ -118,17 +139,27 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
             if (!t) {
                 return bad("config: '" + where + "' must be a table");
             }
-            if (auto e = check_keys(*t, where, {"executor", "max_attempts", "timeout_s", "backoff_base_s", "backoff_cap_s", "concurrency"})) {
+            if (auto e = check_keys(
+                    *t,
+                    where,
+                    {"executor",
+                     "max_attempts",
+                     "timeout_s",
+                     "backoff_base_s",
+                     "backoff_cap_s",
+                     "concurrency"}
+                )) {
                 return e;
             }
             type_override o;
             o.name = std::string(name.str());
-            for (auto e : {read_optional(*t, "executor", where, o.executor),
-                           read_optional(*t, "max_attempts", where, o.max_attempts),
-                           read_optional(*t, "timeout_s", where, o.timeout_s),
-                           read_optional(*t, "concurrency", where, o.concurrency),
-                           read_optional(*t, "backoff_base_s", where, o.backoff_base_s),
-                           read_optional(*t, "backoff_cap_s", where, o.backoff_cap_s)}) {
+            for (auto e :
+                 {read_optional(*t, "executor", where, o.executor),
+                  read_optional(*t, "max_attempts", where, o.max_attempts),
+                  read_optional(*t, "timeout_s", where, o.timeout_s),
+                  read_optional(*t, "concurrency", where, o.concurrency),
+                  read_optional(*t, "backoff_base_s", where, o.backoff_base_s),
+                  read_optional(*t, "backoff_cap_s", where, o.backoff_cap_s)}) {
                 if (e) {
                     return e;
                 }
@@ -214,7 +245,8 @@ result<std::pair<std::string, std::uint16_t>> parse_listen(const std::string& li
     const std::string port_text = listen.substr(colon + 1);
     unsigned port = 0;
     auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() || port > 65535) {
+    if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() ||
+        port > 65535) {
         return bad("listen port must be 0-65535, not '" + port_text + "'");
     }
     return std::pair{host, static_cast<std::uint16_t>(port)};
@@ -250,10 +282,15 @@ result<jobs::registry> build_registry(const app_config& config) {
                 t.exec = jobs::executor::remote;
             } else if (*o.executor == "in_process" || *o.executor == "in-process") {
                 if (!existing || existing->exec != jobs::executor::in_process) {
-                    return bad("config: types." + o.name + ".executor: no in-process handler named '" + o.name + "'");
+                    return bad(
+                        "config: types." + o.name + ".executor: no in-process handler named '" +
+                        o.name + "'"
+                    );
                 }
             } else {
-                return bad("config: types." + o.name + ".executor must be \"remote\" or \"in_process\"");
+                return bad(
+                    "config: types." + o.name + ".executor must be \"remote\" or \"in_process\""
+                );
             }
         } else if (!existing) {
             return bad("config: types." + o.name + " needs executor = \"remote\"");

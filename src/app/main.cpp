@@ -20,10 +20,15 @@ int main(int argc, char** argv) {
     auto* serve_cmd = cli.add_subcommand("serve", "run the server");
     std::optional<std::string> config_file, listen, db, node_id, log_level;
     std::optional<int> concurrency;
-    serve_cmd->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
-    serve_cmd->add_option("--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 picks one)");
+    serve_cmd->add_option("--config", config_file, "TOML configuration file")
+        ->check(CLI::ExistingFile);
+    serve_cmd->add_option(
+        "--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 picks one)"
+    );
     serve_cmd->add_option("--db", db, "store URL, sqlite:PATH (default sqlite:./data/conclave.db)");
-    serve_cmd->add_option("--node-id", node_id, "this node's lease owner name (default: host name)");
+    serve_cmd->add_option(
+        "--node-id", node_id, "this node's lease owner name (default: host name)"
+    );
     serve_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error");
     serve_cmd->add_option("--concurrency", concurrency, "in-process jobs running at once");
 
@@ -56,7 +61,9 @@ int main(int argc, char** argv) {
 
     auto* migrate_cmd = cli.add_subcommand("migrate", "apply database migrations and exit");
     std::optional<std::string> migrate_db;
-    migrate_cmd->add_option("--db", migrate_db, "store URL (default from CONCLAVE_DB or sqlite:./data/conclave.db)");
+    migrate_cmd->add_option(
+        "--db", migrate_db, "store URL (default from CONCLAVE_DB or sqlite:./data/conclave.db)"
+    );
 
     CLI11_PARSE(cli, argc, argv);
 

@@ -51,7 +51,10 @@ int serve(const app_config& config) {
     http::add_health_routes(routes, ready);
     http::add_job_routes(routes, engine);
     http::server server(
-        ioc, routes, {.host = listen->first, .port = listen->second, .max_body_bytes = config.max_body_bytes});
+        ioc,
+        routes,
+        {.host = listen->first, .port = listen->second, .max_body_bytes = config.max_body_bytes}
+    );
     net::ip::tcp::endpoint bound;
     try {
         bound = server.listen();
@@ -64,9 +67,12 @@ int serve(const app_config& config) {
         co_await engine.start(ioc.get_executor());
         server.start();
         ready = true;
-        const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
+        const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
+                                                         : bound.address().to_string();
         std::cout << "conclave listening on http://" << host << ":" << bound.port() << std::endl;
-        log->info("serving {} with store {} as node '{}'", config.listen, config.db, config.engine.node_id);
+        log->info(
+            "serving {} with store {} as node '{}'", config.listen, config.db, config.engine.node_id
+        );
     };
     net::co_spawn(ioc, startup, [&](std::exception_ptr e) {
         if (e) {

@@ -26,7 +26,8 @@ std::string format_time(unix_ms t) {
         tm.tm_hour,
         tm.tm_min,
         tm.tm_sec,
-        static_cast<int>(t % 1000));
+        static_cast<int>(t % 1000)
+    );
     return buf;
 }
 

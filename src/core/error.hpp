@@ -43,7 +43,9 @@ template <class T>
 using result = boost::system::result<T, error>;
 
 // Shorthand for `return fail(errc::not_found, "job " + id + " does not exist");`
-inline error fail(errc code, std::string message) { return error{code, std::move(message)}; }
+inline error fail(errc code, std::string message) {
+    return error{code, std::move(message)};
+}
 
 // Thrown inside a store transaction to undo everything the operation wrote and report `err`
 // as an expected outcome (the store turns it back into a result).

@@ -27,7 +27,9 @@ response reply(const result<T>& r, status ok, F to_body) {
     return json_response(ok, to_body(*r));
 }
 
-json::value job_body(const store::job& j) { return store::to_json(j); }
+json::value job_body(const store::job& j) {
+    return store::to_json(j);
+}
 
 result<std::size_t> limit_param(const request_context& ctx, std::size_t fallback) {
     auto text = ctx.query("limit");
@@ -85,7 +87,9 @@ json::value events_page(const std::vector<store::event>& events, std::int64_t af
     return json::object{{"events", std::move(items)}, {"next_after", next}};
 }
 
-net::awaitable<response> read_topic(jobs::engine& engine, const request_context& ctx, std::string topic) {
+net::awaitable<response> read_topic(
+    jobs::engine& engine, const request_context& ctx, std::string topic
+) {
     auto after = after_param(ctx);
     if (!after) {
         co_return error_response(after.error());
@@ -95,7 +99,9 @@ net::awaitable<response> read_topic(jobs::engine& engine, const request_context&
         co_return error_response(limit.error());
     }
     auto events = co_await engine.events(std::move(topic), *after, *limit);
-    co_return reply(events, status::ok, [&](const auto& list) { return events_page(list, *after); });
+    co_return reply(events, status::ok, [&](const auto& list) {
+        return events_page(list, *after);
+    });
 }
 
 json::value claimed_body(const std::vector<store::claimed_job>& claimed) {
@@ -218,30 +224,37 @@ void add_job_routes(router& routes, jobs::engine& engine) {
         if (!submitted) {
             co_return error_response(submitted.error());
         }
-        co_return json_response(submitted->created ? status::created : status::ok, job_body(submitted->job));
+        co_return json_response(
+            submitted->created ? status::created : status::ok, job_body(submitted->job)
+        );
     });
 
-    routes.add(verb::post, "/v1/jobs:batch", [&engine](request_context& ctx) -> net::awaitable<response> {
-        auto body = parse_json_body(ctx.req.body());
-        if (!body) {
-            co_return error_response(body.error());
+    routes.add(
+        verb::post,
+        "/v1/jobs:batch",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            auto body = parse_json_body(ctx.req.body());
+            if (!body) {
+                co_return error_response(body.error());
+            }
+            auto submitted = co_await engine.submit_batch(*body);
+            if (!submitted) {
+                co_return error_response(submitted.error());
+            }
+            json::array jobs;
+            std::size_t created = 0;
+            for (const auto& s : *submitted) {
+                auto item = store::to_json(s.job);
+                item["created"] = s.created;
+                created += s.created ? 1 : 0;
+                jobs.push_back(std::move(item));
+            }
+            co_return json_response(
+                created > 0 ? status::created : status::ok,
+                json::object{{"jobs", std::move(jobs)}, {"created", created}}
+            );
         }
-        auto submitted = co_await engine.submit_batch(*body);
-        if (!submitted) {
-            co_return error_response(submitted.error());
-        }
-        json::array jobs;
-        std::size_t created = 0;
-        for (const auto& s : *submitted) {
-            auto item = store::to_json(s.job);
-            item["created"] = s.created;
-            created += s.created ? 1 : 0;
-            jobs.push_back(std::move(item));
-        }
-        co_return json_response(
-            created > 0 ? status::created : status::ok,
-            json::object{{"jobs", std::move(jobs)}, {"created", created}});
-    });
+    );
 
     routes.add(verb::get, "/v1/jobs", [&engine](request_context& ctx) -> net::awaitable<response> {
         store::job_filter filter;
@@ -249,7 +262,9 @@ void add_job_routes(router& routes, jobs::engine& engine) {
             filter.state = store::parse_job_state(*state);
             if (!filter.state) {
                 co_return error_response(fail(
-                    errc::bad_request, "'state' must be one of queued, active, succeeded, failed, cancelled"));
+                    errc::bad_request,
+                    "'state' must be one of queued, active, succeeded, failed, cancelled"
+                ));
             }
         }
         filter.type = ctx.query("type").value_or("");
@@ -262,7 +277,9 @@ void add_job_routes(router& routes, jobs::engine& engine) {
         if (auto cursor = ctx.query("cursor")) {
             auto seq = parse_non_negative(*cursor, "cursor");
             if (!seq || *seq == 0) {
-                co_return error_response(fail(errc::bad_request, "'cursor' must be a next_cursor from an earlier page"));
+                co_return error_response(
+                    fail(errc::bad_request, "'cursor' must be a next_cursor from an earlier page")
+                );
             }
             filter.before_seq = *seq;
         }
@@ -271,144 +288,211 @@ void add_job_routes(router& routes, jobs::engine& engine) {
         for (const auto& j : page.jobs) {
             jobs.push_back(store::to_json(j));
         }
-        json::value next = page.next_cursor ? json::value(std::to_string(page.next_cursor)) : json::value(nullptr);
-        co_return json_response(status::ok, json::object{{"jobs", std::move(jobs)}, {"next_cursor", std::move(next)}});
+        json::value next =
+            page.next_cursor ? json::value(std::to_string(page.next_cursor)) : json::value(nullptr);
+        co_return json_response(
+            status::ok, json::object{{"jobs", std::move(jobs)}, {"next_cursor", std::move(next)}}
+        );
     });
 
-    routes.add(verb::get, "/v1/jobs/{id}", [&engine](request_context& ctx) -> net::awaitable<response> {
-        auto job = co_await engine.find(ctx.params[0]);
-        co_return reply(job, status::ok, job_body);
-    });
-
-    routes.add(verb::post, "/v1/jobs/{id}/cancel", [&engine](request_context& ctx) -> net::awaitable<response> {
-        auto job = co_await engine.cancel(ctx.params[0]);
-        co_return reply(job, status::ok, job_body);
-    });
-
-    routes.add(verb::post, "/v1/jobs/{id}/retry", [&engine](request_context& ctx) -> net::awaitable<response> {
-        auto job = co_await engine.retry(ctx.params[0]);
-        co_return reply(job, status::ok, job_body);
-    });
-
-    routes.add(verb::get, "/v1/jobs/{id}/events", [&engine](request_context& ctx) -> net::awaitable<response> {
-        auto job = co_await engine.find(ctx.params[0]);
-        if (!job) {
-            co_return error_response(job.error());
+    routes.add(
+        verb::get,
+        "/v1/jobs/{id}",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            auto job = co_await engine.find(ctx.params[0]);
+            co_return reply(job, status::ok, job_body);
         }
-        co_return co_await read_topic(engine, ctx, store::job_topic(job->id));
-    });
+    );
 
-    routes.add(verb::get, "/v1/topics/{topic}/events", [&engine](request_context& ctx) -> net::awaitable<response> {
-        if (!store::is_valid_topic(ctx.params[0])) {
-            co_return error_response(fail(
-                errc::bad_request,
-                "invalid topic name: segments of [A-Za-z0-9_.-] joined by ':', at most 200 characters"));
+    routes.add(
+        verb::post,
+        "/v1/jobs/{id}/cancel",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            auto job = co_await engine.cancel(ctx.params[0]);
+            co_return reply(job, status::ok, job_body);
         }
-        co_return co_await read_topic(engine, ctx, ctx.params[0]);
-    });
+    );
+
+    routes.add(
+        verb::post,
+        "/v1/jobs/{id}/retry",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            auto job = co_await engine.retry(ctx.params[0]);
+            co_return reply(job, status::ok, job_body);
+        }
+    );
+
+    routes.add(
+        verb::get,
+        "/v1/jobs/{id}/events",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            auto job = co_await engine.find(ctx.params[0]);
+            if (!job) {
+                co_return error_response(job.error());
+            }
+            co_return co_await read_topic(engine, ctx, store::job_topic(job->id));
+        }
+    );
+
+    routes.add(
+        verb::get,
+        "/v1/topics/{topic}/events",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            if (!store::is_valid_topic(ctx.params[0])) {
+                co_return error_response(fail(
+                    errc::bad_request,
+                    "invalid topic name: segments of [A-Za-z0-9_.-] joined by ':', at most 200 "
+                    "characters"
+                ));
+            }
+            co_return co_await read_topic(engine, ctx, ctx.params[0]);
+        }
+    );
 
     // ---- remote workers ----
 
-    routes.add(verb::post, "/v1/workers/claim", [&engine](request_context& ctx) -> net::awaitable<response> {
-        auto body = parse_json_body(ctx.req.body());
-        if (!body) {
-            co_return error_response(body.error());
-        }
-        auto claim = parse_claim(*body);
-        if (!claim) {
-            co_return error_response(claim.error());
-        }
-        auto claimed = co_await engine.claim(std::move(*claim));
-        co_return reply(claimed, status::ok, claimed_body);
-    });
-
-    routes.add(verb::post, "/v1/jobs/{id}/heartbeat", [&engine](request_context& ctx) -> net::awaitable<response> {
-        auto w = parse_worker_write(ctx);
-        if (!w) {
-            co_return error_response(w.error());
-        }
-        auto lease = co_await engine.heartbeat(ctx.params[0], w->token, member_text(w->body, "progress", ""));
-        co_return reply(lease, status::ok, [](const store::lease_info& l) {
-            return json::object{
-                {"lease_expires_at", l.lease_expires_at ? json::value(format_time(l.lease_expires_at)) : nullptr},
-                {"cancel_requested", l.cancel_requested}};
-        });
-    });
-
-    routes.add(verb::post, "/v1/jobs/{id}/events", [&engine](request_context& ctx) -> net::awaitable<response> {
-        auto w = parse_worker_write(ctx);
-        if (!w) {
-            co_return error_response(w.error());
-        }
-        auto specs = parse_event_specs(w->body);
-        if (!specs) {
-            co_return error_response(specs.error());
-        }
-        auto events = co_await engine.post_events(ctx.params[0], w->token, std::move(*specs));
-        co_return reply(events, status::created, [](const auto& list) {
-            json::array items;
-            for (const auto& e : list) {
-                items.push_back(store::to_json(e));
+    routes.add(
+        verb::post,
+        "/v1/workers/claim",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            auto body = parse_json_body(ctx.req.body());
+            if (!body) {
+                co_return error_response(body.error());
             }
-            return json::object{{"events", std::move(items)}};
-        });
-    });
-
-    routes.add(verb::post, "/v1/jobs/{id}/steps/{key}", [&engine](request_context& ctx) -> net::awaitable<response> {
-        auto w = parse_worker_write(ctx);
-        if (!w) {
-            co_return error_response(w.error());
-        }
-        if (!w->body.get_object().contains("result")) {
-            co_return error_response(fail(errc::bad_request, "'result' is required"));
-        }
-        auto saved = co_await engine.save_step(ctx.params[0], w->token, ctx.params[1], member_text(w->body, "result", "null"));
-        co_return reply(saved, status::ok, [](const store::step& s) {
-            return json::object{{"key", s.key}, {"result", store::parse_stored(s.result)}};
-        });
-    });
-
-    routes.add(verb::get, "/v1/jobs/{id}/steps", [&engine](request_context& ctx) -> net::awaitable<response> {
-        auto steps = co_await engine.steps(ctx.params[0]);
-        co_return reply(steps, status::ok, [](const std::vector<store::step>& list) {
-            json::object out;
-            for (const auto& s : list) {
-                out[s.key] = store::parse_stored(s.result);
+            auto claim = parse_claim(*body);
+            if (!claim) {
+                co_return error_response(claim.error());
             }
-            return json::object{{"steps", std::move(out)}};
-        });
-    });
+            auto claimed = co_await engine.claim(std::move(*claim));
+            co_return reply(claimed, status::ok, claimed_body);
+        }
+    );
 
-    routes.add(verb::post, "/v1/jobs/{id}/complete", [&engine](request_context& ctx) -> net::awaitable<response> {
-        auto w = parse_worker_write(ctx);
-        if (!w) {
-            co_return error_response(w.error());
-        }
-        auto job = co_await engine.complete(ctx.params[0], w->token, member_text(w->body, "result", "null"));
-        co_return reply(job, status::ok, job_body);
-    });
-
-    routes.add(verb::post, "/v1/jobs/{id}/fail", [&engine](request_context& ctx) -> net::awaitable<response> {
-        auto w = parse_worker_write(ctx);
-        if (!w) {
-            co_return error_response(w.error());
-        }
-        const auto& obj = w->body.get_object();
-        const auto* err = obj.if_contains("error");
-        if (!err || !(err->is_object() || err->is_string())) {
-            co_return error_response(fail(errc::bad_request, "'error' is required: {\"message\": …} or a string"));
-        }
-        json::value error_value = err->is_string() ? json::value(json::object{{"message", err->get_string()}}) : *err;
-        bool retryable = true;
-        if (const auto* r = obj.if_contains("retryable")) {
-            if (!r->is_bool()) {
-                co_return error_response(fail(errc::bad_request, "'retryable' must be true or false"));
+    routes.add(
+        verb::post,
+        "/v1/jobs/{id}/heartbeat",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            auto w = parse_worker_write(ctx);
+            if (!w) {
+                co_return error_response(w.error());
             }
-            retryable = r->get_bool();
+            auto lease = co_await engine.heartbeat(
+                ctx.params[0], w->token, member_text(w->body, "progress", "")
+            );
+            co_return reply(lease, status::ok, [](const store::lease_info& l) {
+                return json::object{
+                    {"lease_expires_at",
+                     l.lease_expires_at ? json::value(format_time(l.lease_expires_at)) : nullptr},
+                    {"cancel_requested", l.cancel_requested}};
+            });
         }
-        auto job = co_await engine.fail_attempt(ctx.params[0], w->token, json::serialize(error_value), retryable);
-        co_return reply(job, status::ok, job_body);
-    });
+    );
+
+    routes.add(
+        verb::post,
+        "/v1/jobs/{id}/events",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            auto w = parse_worker_write(ctx);
+            if (!w) {
+                co_return error_response(w.error());
+            }
+            auto specs = parse_event_specs(w->body);
+            if (!specs) {
+                co_return error_response(specs.error());
+            }
+            auto events = co_await engine.post_events(ctx.params[0], w->token, std::move(*specs));
+            co_return reply(events, status::created, [](const auto& list) {
+                json::array items;
+                for (const auto& e : list) {
+                    items.push_back(store::to_json(e));
+                }
+                return json::object{{"events", std::move(items)}};
+            });
+        }
+    );
+
+    routes.add(
+        verb::post,
+        "/v1/jobs/{id}/steps/{key}",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            auto w = parse_worker_write(ctx);
+            if (!w) {
+                co_return error_response(w.error());
+            }
+            if (!w->body.get_object().contains("result")) {
+                co_return error_response(fail(errc::bad_request, "'result' is required"));
+            }
+            auto saved = co_await engine.save_step(
+                ctx.params[0], w->token, ctx.params[1], member_text(w->body, "result", "null")
+            );
+            co_return reply(saved, status::ok, [](const store::step& s) {
+                return json::object{{"key", s.key}, {"result", store::parse_stored(s.result)}};
+            });
+        }
+    );
+
+    routes.add(
+        verb::get,
+        "/v1/jobs/{id}/steps",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            auto steps = co_await engine.steps(ctx.params[0]);
+            co_return reply(steps, status::ok, [](const std::vector<store::step>& list) {
+                json::object out;
+                for (const auto& s : list) {
+                    out[s.key] = store::parse_stored(s.result);
+                }
+                return json::object{{"steps", std::move(out)}};
+            });
+        }
+    );
+
+    routes.add(
+        verb::post,
+        "/v1/jobs/{id}/complete",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            auto w = parse_worker_write(ctx);
+            if (!w) {
+                co_return error_response(w.error());
+            }
+            auto job = co_await engine.complete(
+                ctx.params[0], w->token, member_text(w->body, "result", "null")
+            );
+            co_return reply(job, status::ok, job_body);
+        }
+    );
+
+    routes.add(
+        verb::post,
+        "/v1/jobs/{id}/fail",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            auto w = parse_worker_write(ctx);
+            if (!w) {
+                co_return error_response(w.error());
+            }
+            const auto& obj = w->body.get_object();
+            const auto* err = obj.if_contains("error");
+            if (!err || !(err->is_object() || err->is_string())) {
+                co_return error_response(
+                    fail(errc::bad_request, "'error' is required: {\"message\": …} or a string")
+                );
+            }
+            json::value error_value =
+                err->is_string() ? json::value(json::object{{"message", err->get_string()}}) : *err;
+            bool retryable = true;
+            if (const auto* r = obj.if_contains("retryable")) {
+                if (!r->is_bool()) {
+                    co_return error_response(
+                        fail(errc::bad_request, "'retryable' must be true or false")
+                    );
+                }
+                retryable = r->get_bool();
+            }
+            auto job = co_await engine.fail_attempt(
+                ctx.params[0], w->token, json::serialize(error_value), retryable
+            );
+            co_return reply(job, status::ok, job_body);
+        }
+    );
 }
 
 void add_health_routes(router& routes, const std::atomic<bool>& ready) {

@@ -14,7 +14,8 @@ namespace conclave::http {
 // Adds /v1/jobs…, /v1/topics/{topic}/events and /v1/workers/claim. `engine` outlives the router.
 void add_job_routes(router& routes, jobs::engine& engine);
 
-// Adds GET /healthz (always 200 while serving) and GET /readyz (200 once `ready` is true, else 503).
+// Adds GET /healthz (always 200 while serving) and GET /readyz (200 once `ready` is true, else
+// 503).
 void add_health_routes(router& routes, const std::atomic<bool>& ready);
 
 }  // namespace conclave::http

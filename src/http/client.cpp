@@ -29,7 +29,9 @@ client::client(const std::string& base_url, std::chrono::seconds timeout)
     : timeout_(timeout), impl_(std::make_unique<impl>()) {
     auto url = boost::urls::parse_uri(base_url);
     if (!url || url->scheme() != "http" || url->host().empty()) {
-        throw std::invalid_argument("server URL must look like http://HOST:PORT, not '" + base_url + "'");
+        throw std::invalid_argument(
+            "server URL must look like http://HOST:PORT, not '" + base_url + "'"
+        );
     }
     host_ = std::string(url->host());
     port_ = url->has_port() ? std::string(url->port()) : "80";
@@ -41,7 +43,8 @@ client_response client::request(
     const std::string& method,
     const std::string& target,
     const std::string& body,
-    const std::vector<std::pair<std::string, std::string>>& headers) {
+    const std::vector<std::pair<std::string, std::string>>& headers
+) {
     for (int attempt = 0;; ++attempt) {
         const bool reused = impl_->stream.has_value();
         try {
@@ -73,7 +76,9 @@ client_response client::request(
             out.status = static_cast<int>(res.result_int());
             out.body = std::move(res.body());
             for (const auto& field : res) {
-                out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+                out.headers.emplace_back(
+                    std::string(field.name_string()), std::string(field.value())
+                );
             }
             if (!res.keep_alive()) {
                 impl_->stream.reset();
@@ -82,7 +87,10 @@ client_response client::request(
         } catch (const boost::system::system_error& e) {
             impl_->stream.reset();
             if (!reused || attempt > 0) {
-                throw std::runtime_error("cannot reach conclave at http://" + host_ + ":" + port_ + ": " + e.code().message());
+                throw std::runtime_error(
+                    "cannot reach conclave at http://" + host_ + ":" + port_ + ": " +
+                    e.code().message()
+                );
             }
         }
     }

@@ -22,7 +22,9 @@ struct client_response {
 class client {
 public:
     // `base_url` like "http://127.0.0.1:8080" (plain HTTP only).
-    explicit client(const std::string& base_url, std::chrono::seconds timeout = std::chrono::seconds(30));
+    explicit client(
+        const std::string& base_url, std::chrono::seconds timeout = std::chrono::seconds(30)
+    );
     ~client();
     client(const client&) = delete;
     client& operator=(const client&) = delete;
@@ -33,10 +35,13 @@ public:
         const std::string& method,
         const std::string& target,
         const std::string& body = {},
-        const std::vector<std::pair<std::string, std::string>>& headers = {});
+        const std::vector<std::pair<std::string, std::string>>& headers = {}
+    );
 
     client_response get(const std::string& target) { return request("GET", target); }
-    client_response post(const std::string& target, const std::string& body) { return request("POST", target, body); }
+    client_response post(const std::string& target, const std::string& body) {
+        return request("POST", target, body);
+    }
 
     // Sends raw bytes and returns the raw reply up to the first response's end (for tests
     // of malformed requests). Uses a fresh connection.

@@ -7,17 +7,26 @@ namespace conclave::http {
 
 bhttp::status status_of(errc code) noexcept {
     switch (code) {
-        case errc::bad_request: return bhttp::status::bad_request;
-        case errc::not_found: return bhttp::status::not_found;
-        case errc::unknown_job_type: return bhttp::status::unprocessable_entity;
+        case errc::bad_request:
+            return bhttp::status::bad_request;
+        case errc::not_found:
+            return bhttp::status::not_found;
+        case errc::unknown_job_type:
+            return bhttp::status::unprocessable_entity;
         case errc::invalid_transition:
         case errc::lease_lost:
-        case errc::idempotency_conflict: return bhttp::status::conflict;
-        case errc::payload_too_large: return bhttp::status::payload_too_large;
-        case errc::header_too_large: return bhttp::status::request_header_fields_too_large;
-        case errc::method_not_allowed: return bhttp::status::method_not_allowed;
-        case errc::unavailable: return bhttp::status::service_unavailable;
-        case errc::internal: return bhttp::status::internal_server_error;
+        case errc::idempotency_conflict:
+            return bhttp::status::conflict;
+        case errc::payload_too_large:
+            return bhttp::status::payload_too_large;
+        case errc::header_too_large:
+            return bhttp::status::request_header_fields_too_large;
+        case errc::method_not_allowed:
+            return bhttp::status::method_not_allowed;
+        case errc::unavailable:
+            return bhttp::status::service_unavailable;
+        case errc::internal:
+            return bhttp::status::internal_server_error;
     }
     return bhttp::status::internal_server_error;
 }

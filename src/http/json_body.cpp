@@ -16,7 +16,10 @@ result<json::value> parse_json_body(std::string_view body) {
     boost::system::error_code ec;
     json::value value = json::parse(body, ec, {}, options);
     if (ec == json::error::too_deep) {
-        return fail(errc::bad_request, "JSON nested deeper than " + std::to_string(max_json_depth) + " levels");
+        return fail(
+            errc::bad_request,
+            "JSON nested deeper than " + std::to_string(max_json_depth) + " levels"
+        );
     }
     if (ec) {
         return fail(errc::bad_request, "malformed JSON: " + ec.message());
@@ -27,7 +30,9 @@ result<json::value> parse_json_body(std::string_view body) {
 result<std::string> required_string(const json::value& body, const char* name) {
     const auto* v = body.is_object() ? body.get_object().if_contains(name) : nullptr;
     if (!v || !v->is_string()) {
-        return fail(errc::bad_request, std::string("'") + name + "' is required and must be a string");
+        return fail(
+            errc::bad_request, std::string("'") + name + "' is required and must be a string"
+        );
     }
     return std::string(v->get_string());
 }
@@ -37,7 +42,9 @@ result<std::int64_t> parse_non_negative(std::string_view text, const char* what)
     const auto* end = text.data() + text.size();
     auto [ptr, ec] = std::from_chars(text.data(), end, value);
     if (text.empty() || ec != std::errc() || ptr != end || value < 0) {
-        return fail(errc::bad_request, std::string("'") + what + "' must be a non-negative integer");
+        return fail(
+            errc::bad_request, std::string("'") + what + "' must be a non-negative integer"
+        );
     }
     return value;
 }

@@ -12,7 +12,9 @@ std::vector<std::string> split_pattern(const std::string& pattern) {
     std::size_t start = 1;
     while (start <= pattern.size()) {
         const auto end = pattern.find('/', start);
-        out.push_back(pattern.substr(start, end == std::string::npos ? std::string::npos : end - start));
+        out.push_back(
+            pattern.substr(start, end == std::string::npos ? std::string::npos : end - start)
+        );
         if (end == std::string::npos) {
             break;
         }
@@ -21,7 +23,9 @@ std::vector<std::string> split_pattern(const std::string& pattern) {
     return out;
 }
 
-bool is_capture(const std::string& segment) { return segment.size() > 2 && segment.front() == '{' && segment.back() == '}'; }
+bool is_capture(const std::string& segment) {
+    return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
 
 }  // namespace
 
@@ -72,14 +76,18 @@ net::awaitable<response> router::handle(const request& req) const {
         try {
             co_return co_await r.handler(ctx);
         } catch (const std::exception& e) {
-            logger("http")->error("{} {}: {}", std::string(req.method_string()), std::string(req.target()), e.what());
+            logger("http")->error(
+                "{} {}: {}", std::string(req.method_string()), std::string(req.target()), e.what()
+            );
         }
         co_return error_response(fail(errc::internal, "internal error"));
     }
     if (path_matched) {
         co_return error_response(fail(
             errc::method_not_allowed,
-            "method " + std::string(req.method_string()) + " is not allowed on " + std::string(parsed->path())));
+            "method " + std::string(req.method_string()) + " is not allowed on " +
+                std::string(parsed->path())
+        ));
     }
     co_return error_response(fail(errc::not_found, "no route for " + std::string(parsed->path())));
 }

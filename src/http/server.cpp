@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include <array>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -22,7 +24,9 @@ using tcp = net::ip::tcp;
 namespace {
 
 // Writes `res` and reports whether the connection may carry another request.
-net::awaitable<bool> send(beast::tcp_stream& stream, response res, bool keep_alive, std::chrono::seconds timeout) {
+net::awaitable<bool> send(
+    beast::tcp_stream& stream, response res, bool keep_alive, std::chrono::seconds timeout
+) {
     res.keep_alive(keep_alive);
     res.set(bhttp::field::server, "conclave");
     stream.expires_after(timeout);
@@ -30,47 +34,116 @@ net::awaitable<bool> send(beast::tcp_stream& stream, response res, bool keep_ali
     co_return !ec && keep_alive;
 }
 
-net::awaitable<void> run_session(beast::tcp_stream stream, const router& routes, server_options options) {
+// After an error response on a connection we will not read from again: stop sending, then
+// read and drop what the client is still sending (briefly), so that it sees our response
+// instead of a connection reset.
+net::awaitable<void> linger_close(beast::tcp_stream& stream) {
+    constexpr std::size_t max_drain_bytes = 8 << 20;
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    std::array<char, 16 << 10> sink;
+    std::size_t drained = 0;
+    stream.expires_after(std::chrono::seconds(2));
+    while (drained < max_drain_bytes) {
+        auto [ec, n] =
+            co_await stream.async_read_some(net::buffer(sink), net::as_tuple(net::use_awaitable));
+        if (ec) {
+            break;
+        }
+        drained += n;
+    }
+}
+
+net::awaitable<void> run_session(
+    beast::tcp_stream stream, const router& routes, server_options options
+) {
     beast::flat_buffer buffer;
+    bool linger = false;  // an error response was sent mid-request
     for (;;) {
         bhttp::request_parser<bhttp::string_body> parser;
         parser.body_limit(options.max_body_bytes);
         parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
         stream.expires_after(options.idle_timeout);
-        auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, net::as_tuple(net::use_awaitable));
+        auto [ec, n] = co_await bhttp::async_read_header(
+            stream, buffer, parser, net::as_tuple(net::use_awaitable)
+        );
         if (ec == bhttp::error::header_limit) {
-            co_await send(stream, error_response(fail(errc::header_too_large, "request headers are too large")), false, options.idle_timeout);
+            co_await send(
+                stream,
+                error_response(fail(errc::header_too_large, "request headers are too large")),
+                false,
+                options.idle_timeout
+            );
+            linger = true;
             break;
         }
         if (ec == bhttp::error::body_limit) {
-            co_await send(stream, error_response(fail(errc::payload_too_large, "request body is larger than " + std::to_string(options.max_body_bytes) + " bytes")), false, options.idle_timeout);
+            co_await send(
+                stream,
+                error_response(fail(
+                    errc::payload_too_large,
+                    "request body is larger than " + std::to_string(options.max_body_bytes) +
+                        " bytes"
+                )),
+                false,
+                options.idle_timeout
+            );
+            linger = true;
             break;
         }
-        if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || ec == net::error::connection_reset ||
-            ec == net::error::eof || ec == net::error::operation_aborted) {
+        if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+            ec == net::error::connection_reset || ec == net::error::eof ||
+            ec == net::error::operation_aborted) {
             break;
         }
         if (ec) {
-            co_await send(stream, error_response(fail(errc::bad_request, "malformed HTTP request: " + ec.message())), false, options.idle_timeout);
+            co_await send(
+                stream,
+                error_response(fail(errc::bad_request, "malformed HTTP request: " + ec.message())),
+                false,
+                options.idle_timeout
+            );
+            linger = true;
             break;
         }
         if (parser.get()[bhttp::field::expect] == "100-continue") {
             bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
             stream.expires_after(options.idle_timeout);
-            auto [cec, cn] = co_await bhttp::async_write(stream, cont, net::as_tuple(net::use_awaitable));
+            auto [cec, cn] =
+                co_await bhttp::async_write(stream, cont, net::as_tuple(net::use_awaitable));
             if (cec) {
                 break;
             }
         }
         stream.expires_after(options.idle_timeout);
-        auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, net::as_tuple(net::use_awaitable));
+        auto [bec, bn] =
+            co_await bhttp::async_read(stream, buffer, parser, net::as_tuple(net::use_awaitable));
         if (bec == bhttp::error::body_limit) {
-            co_await send(stream, error_response(fail(errc::payload_too_large, "request body is larger than " + std::to_string(options.max_body_bytes) + " bytes")), false, options.idle_timeout);
+            co_await send(
+                stream,
+                error_response(fail(
+                    errc::payload_too_large,
+                    "request body is larger than " + std::to_string(options.max_body_bytes) +
+                        " bytes"
+                )),
+                false,
+                options.idle_timeout
+            );
+            linger = true;
             break;
         }
         if (bec) {
-            if (bec != beast::error::timeout && bec != bhttp::error::end_of_stream && bec != net::error::eof) {
-                co_await send(stream, error_response(fail(errc::bad_request, "malformed HTTP request: " + bec.message())), false, options.idle_timeout);
+            if (bec != beast::error::timeout && bec != bhttp::error::end_of_stream &&
+                bec != net::error::eof) {
+                co_await send(
+                    stream,
+                    error_response(
+                        fail(errc::bad_request, "malformed HTTP request: " + bec.message())
+                    ),
+                    false,
+                    options.idle_timeout
+                );
+                linger = true;
             }
             break;
         }
@@ -81,6 +154,10 @@ net::awaitable<void> run_session(beast::tcp_stream stream, const router& routes,
         if (!co_await send(stream, std::move(res), keep_alive, options.idle_timeout)) {
             break;
         }
+    }
+    if (linger) {
+        co_await linger_close(stream);
+        co_return;
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -95,7 +172,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
     net::awaitable<void> accept_loop() {
         auto self = shared_from_this();
         for (;;) {
-            auto [ec, socket] = co_await acceptor.async_accept(net::make_strand(ioc), net::as_tuple(net::use_awaitable));
+            auto [ec, socket] = co_await acceptor.async_accept(
+                net::make_strand(ioc), net::as_tuple(net::use_awaitable)
+            );
             if (ec == net::error::operation_aborted || !acceptor.is_open()) {
                 break;
             }
@@ -129,7 +208,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
 server::server(net::io_context& ioc, const router& routes, server_options options)
     : impl_(std::make_shared<impl>(ioc, routes, std::move(options))) {}
 
-server::~server() { stop(); }
+server::~server() {
+    stop();
+}
 
 tcp::endpoint server::listen() {
     const tcp::endpoint endpoint{net::ip::make_address(impl_->options.host), impl_->options.port};
@@ -143,7 +224,9 @@ tcp::endpoint server::listen() {
 
 void server::start() {
     auto self = impl_;
-    net::co_spawn(impl_->acceptor.get_executor(), [self] { return self->accept_loop(); }, net::detached);
+    net::co_spawn(
+        impl_->acceptor.get_executor(), [self] { return self->accept_loop(); }, net::detached
+    );
 }
 
 void server::stop() {

@@ -9,7 +9,9 @@ namespace conclave::jobs {
 unix_ms backoff_delay(int attempt, unix_ms base_ms, unix_ms cap_ms, double jitter) {
     constexpr int max_shift = 40;  // 2^40 · base is past any sane cap; avoids overflow
     const int shift = std::clamp(attempt - 1, 0, max_shift);
-    const double ceiling = std::min(static_cast<double>(cap_ms), static_cast<double>(base_ms) * std::ldexp(1.0, shift));
+    const double ceiling = std::min(
+        static_cast<double>(cap_ms), static_cast<double>(base_ms) * std::ldexp(1.0, shift)
+    );
     return static_cast<unix_ms>(std::floor(std::clamp(jitter, 0.0, 1.0) * std::max(ceiling, 0.0)));
 }
 

@@ -47,17 +47,25 @@ std::string error_json(const std::string& code, const std::string& message) {
 
 // ---- job_context ----
 
-const store::job& job_context::job() const { return job_->claimed.job; }
+const store::job& job_context::job() const {
+    return job_->claimed.job;
+}
 
-int job_context::attempt() const { return job_->claimed.job.attempts; }
+int job_context::attempt() const {
+    return job_->claimed.job.attempts;
+}
 
-net::awaitable<std::string> job_context::step(std::string key, std::function<net::awaitable<std::string>()> fn) {
+net::awaitable<std::string> job_context::step(
+    std::string key, std::function<net::awaitable<std::string>()> fn
+) {
     if (auto found = job_->steps.find(key); found != job_->steps.end()) {
         co_return found->second;
     }
     std::string value = co_await fn();
     const auto& j = job();
-    auto saved = co_await engine_.db_.save_step(j.id, j.lease_token, key, std::move(value), engine_.clock_.now());
+    auto saved = co_await engine_.db_.save_step(
+        j.id, j.lease_token, key, std::move(value), engine_.clock_.now()
+    );
     if (!saved) {
         throw handler_error(to_string(saved.error().code), saved.error().message, false);
     }
@@ -68,7 +76,8 @@ net::awaitable<std::string> job_context::step(std::string key, std::function<net
 net::awaitable<void> job_context::progress(std::string json_text) {
     const auto& j = job();
     auto done = co_await engine_.db_.heartbeat(
-        j.id, j.lease_token, engine_.clock_.now(), engine_.options_.lease_ms, std::move(json_text));
+        j.id, j.lease_token, engine_.clock_.now(), engine_.options_.lease_ms, std::move(json_text)
+    );
     if (!done) {
         throw handler_error(to_string(done.error().code), done.error().message, false);
     }
@@ -86,15 +95,23 @@ net::awaitable<void> job_context::emit(std::string type, std::string data) {
 // ---- engine ----
 
 engine::engine(store::store& db, const registry& types, const clock& clk, engine_options options)
-    : db_(db), types_(types), clock_(clk), options_(std::move(options)), policy_(default_retry_policy()) {}
+    : db_(db),
+      types_(types),
+      clock_(clk),
+      options_(std::move(options)),
+      policy_(default_retry_policy()) {}
 
-engine::~engine() { stop(); }
+engine::~engine() {
+    stop();
+}
 
 net::awaitable<void> engine::start(net::any_io_executor exec) {
     exec_ = exec;
     auto released = co_await db_.release_owner(options_.node_id, clock_.now(), policy_);
     if (!released.empty()) {
-        logger("jobs")->info("recovered {} job(s) left active by this node's previous run", released.size());
+        logger("jobs")->info(
+            "recovered {} job(s) left active by this node's previous run", released.size()
+        );
     }
     auto log_exit = [](const char* name) {
         return [name](std::exception_ptr e) {
@@ -132,7 +149,9 @@ void engine::stop() {
     }
 }
 
-net::awaitable<void> engine::sleep_for(milliseconds d) { co_await stop_wakeup_.wait(0, d); }
+net::awaitable<void> engine::sleep_for(milliseconds d) {
+    co_await stop_wakeup_.wait(0, d);
+}
 
 net::awaitable<void> engine::dispatch_loop() {
     const auto in_process = types_.names(executor::in_process);
@@ -143,7 +162,13 @@ net::awaitable<void> engine::dispatch_loop() {
         if (capacity > 0 && !in_process.empty()) {
             const int want = std::min(capacity, options_.claim_batch);
             store::claim_request request{
-                options_.node_id, in_process, type_limits, types_.queue_limits(), want, clock_.now(), options_.lease_ms};
+                options_.node_id,
+                in_process,
+                type_limits,
+                types_.queue_limits(),
+                want,
+                clock_.now(),
+                options_.lease_ms};
             std::vector<store::claimed_job> claimed;
             try {
                 claimed = co_await db_.claim_jobs(std::move(request));
@@ -169,9 +194,12 @@ net::awaitable<void> engine::sweep_loop() {
             break;
         }
         try {
-            auto expired = co_await db_.expire_leases(clock_.now(), options_.timeout_grace_ms, policy_);
+            auto expired =
+                co_await db_.expire_leases(clock_.now(), options_.timeout_grace_ms, policy_);
             if (!expired.empty()) {
-                logger("jobs")->info("{} job attempt(s) ended by lease expiry or timeout", expired.size());
+                logger("jobs")->info(
+                    "{} job attempt(s) ended by lease expiry or timeout", expired.size()
+                );
                 dispatch_wakeup_.notify_all();
                 remote_wakeup_.notify_all();
             }
@@ -249,8 +277,11 @@ net::awaitable<void> engine::run_handler(std::shared_ptr<running_job> rj) {
         const unix_ms now = clock_.now();
         result<store::job> outcome = store::job{};
         if (rj->timed_out) {
-            auto text = error_json("timeout", "attempt ran past its timeout of " + std::to_string(j.timeout_s) + " s");
-            outcome = co_await db_.fail_job(j.id, j.lease_token, std::move(text), true, policy_, now);
+            auto text = error_json(
+                "timeout", "attempt ran past its timeout of " + std::to_string(j.timeout_s) + " s"
+            );
+            outcome =
+                co_await db_.fail_job(j.id, j.lease_token, std::move(text), true, policy_, now);
         } else if (failure) {
             std::string text;
             bool retryable = true;
@@ -262,7 +293,9 @@ net::awaitable<void> engine::run_handler(std::shared_ptr<running_job> rj) {
             } catch (const std::exception& e) {
                 text = error_json("handler_error", e.what());
             }
-            outcome = co_await db_.fail_job(j.id, j.lease_token, std::move(text), retryable, policy_, now);
+            outcome = co_await db_.fail_job(
+                j.id, j.lease_token, std::move(text), retryable, policy_, now
+            );
         } else {
             outcome = co_await db_.complete_job(j.id, j.lease_token, std::move(result_text), now);
         }
@@ -319,7 +352,8 @@ net::awaitable<result<store::submitted>> engine::submit(const json::value& body)
     co_return std::move(created->front());
 }
 
-net::awaitable<result<std::vector<store::submitted>>> engine::submit_batch(const json::value& body) {
+net::awaitable<result<std::vector<store::submitted>>> engine::submit_batch(const json::value& body
+) {
     const auto* jobs = body.is_object() ? body.get_object().if_contains("jobs") : nullptr;
     if (!jobs || !jobs->is_array()) {
         co_return fail(errc::bad_request, "a batch must be an object with a 'jobs' array");
@@ -348,13 +382,17 @@ net::awaitable<result<std::vector<store::submitted>>> engine::submit_batch(const
     co_return created;
 }
 
-net::awaitable<result<store::job>> engine::find(std::string id) { co_return co_await db_.find_job(std::move(id)); }
+net::awaitable<result<store::job>> engine::find(std::string id) {
+    co_return co_await db_.find_job(std::move(id));
+}
 
 net::awaitable<store::job_page> engine::list(store::job_filter filter) {
     co_return co_await db_.list_jobs(std::move(filter));
 }
 
-net::awaitable<store::job_counts> engine::counts() { co_return co_await db_.count_jobs(); }
+net::awaitable<store::job_counts> engine::counts() {
+    co_return co_await db_.count_jobs();
+}
 
 net::awaitable<result<store::job>> engine::cancel(std::string id) {
     auto cancelled = co_await db_.cancel_job(id, clock_.now());
@@ -387,7 +425,9 @@ net::awaitable<result<std::vector<store::claimed_job>>> engine::claim(remote_cla
     for (const auto& name : request.types) {
         const auto* type = types_.find(name);
         if (!type || type->exec != executor::remote) {
-            co_return fail(errc::unknown_job_type, "job type '" + name + "' is not served by remote workers");
+            co_return fail(
+                errc::unknown_job_type, "job type '" + name + "' is not served by remote workers"
+            );
         }
         if (type->concurrency > 0) {
             limits.emplace_back(name, type->concurrency);
@@ -407,58 +447,90 @@ net::awaitable<result<std::vector<store::claimed_job>>> engine::claim(remote_cla
     for (;;) {
         const auto seen = remote_wakeup_.generation();
         store::claim_request claim{
-            request.worker, request.types, limits, types_.queue_limits(), request.max, clock_.now(), lease_ms};
+            request.worker,
+            request.types,
+            limits,
+            types_.queue_limits(),
+            request.max,
+            clock_.now(),
+            lease_ms};
         auto claimed = co_await db_.claim_jobs(std::move(claim));
         const auto remaining =
             std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
         if (!claimed.empty() || stopping_ || remaining <= milliseconds(0)) {
             co_return claimed;
         }
-        co_await remote_wakeup_.wait(seen, std::min(remaining, milliseconds(options_.idle_poll_ms)));
+        co_await remote_wakeup_.wait(
+            seen, std::min(remaining, milliseconds(options_.idle_poll_ms))
+        );
     }
 }
 
-net::awaitable<result<store::lease_info>> engine::heartbeat(std::string id, std::string token, std::string progress) {
+net::awaitable<result<store::lease_info>> engine::heartbeat(
+    std::string id, std::string token, std::string progress
+) {
     co_return co_await db_.heartbeat(
-        std::move(id), std::move(token), clock_.now(), options_.remote_lease_ms, std::move(progress));
+        std::move(id), std::move(token), clock_.now(), options_.remote_lease_ms, std::move(progress)
+    );
 }
 
 net::awaitable<result<std::vector<store::event>>> engine::post_events(
-    std::string id,
-    std::string token,
-    std::vector<store::event_spec> events) {
+    std::string id, std::string token, std::vector<store::event_spec> events
+) {
     if (events.empty() || events.size() > max_events_per_post) {
         co_return fail(errc::bad_request, "post 1 to 1000 events at a time");
     }
     for (const auto& e : events) {
         if (e.type.empty() || e.type.size() > max_event_type) {
-            co_return fail(errc::bad_request, "an event 'type' must be a string of 1-100 characters");
+            co_return fail(
+                errc::bad_request, "an event 'type' must be a string of 1-100 characters"
+            );
         }
         if (e.type.starts_with("job.")) {
-            co_return fail(errc::bad_request, "event types starting with 'job.' are reserved for the engine");
+            co_return fail(
+                errc::bad_request, "event types starting with 'job.' are reserved for the engine"
+            );
         }
     }
-    co_return co_await db_.append_job_events(std::move(id), std::move(token), std::move(events), clock_.now());
+    co_return co_await db_.append_job_events(
+        std::move(id), std::move(token), std::move(events), clock_.now()
+    );
 }
 
-net::awaitable<result<store::step>> engine::save_step(std::string id, std::string token, std::string key, std::string value) {
+net::awaitable<result<store::step>> engine::save_step(
+    std::string id, std::string token, std::string key, std::string value
+) {
     if (key.empty() || key.size() > max_event_type * 2) {
         co_return fail(errc::bad_request, "a step key must be 1-200 characters");
     }
-    co_return co_await db_.save_step(std::move(id), std::move(token), std::move(key), std::move(value), clock_.now());
+    co_return co_await db_.save_step(
+        std::move(id), std::move(token), std::move(key), std::move(value), clock_.now()
+    );
 }
 
 net::awaitable<result<std::vector<store::step>>> engine::steps(std::string id) {
     co_return co_await db_.load_steps(std::move(id));
 }
 
-net::awaitable<result<store::job>> engine::complete(std::string id, std::string token, std::string result_json) {
-    co_return co_await db_.complete_job(std::move(id), std::move(token), std::move(result_json), clock_.now());
+net::awaitable<result<store::job>> engine::complete(
+    std::string id, std::string token, std::string result_json
+) {
+    co_return co_await db_.complete_job(
+        std::move(id), std::move(token), std::move(result_json), clock_.now()
+    );
 }
 
-net::awaitable<result<store::job>> engine::fail_attempt(std::string id, std::string token, std::string error_json_text, bool retryable) {
-    auto failed =
-        co_await db_.fail_job(std::move(id), std::move(token), std::move(error_json_text), retryable, policy_, clock_.now());
+net::awaitable<result<store::job>> engine::fail_attempt(
+    std::string id, std::string token, std::string error_json_text, bool retryable
+) {
+    auto failed = co_await db_.fail_job(
+        std::move(id),
+        std::move(token),
+        std::move(error_json_text),
+        retryable,
+        policy_,
+        clock_.now()
+    );
     if (failed && failed->state == store::job_state::queued) {
         dispatch_wakeup_.notify_all();
         remote_wakeup_.notify_all();
@@ -466,7 +538,9 @@ net::awaitable<result<store::job>> engine::fail_attempt(std::string id, std::str
     co_return failed;
 }
 
-net::awaitable<result<std::vector<store::event>>> engine::events(std::string topic, std::int64_t after, std::size_t limit) {
+net::awaitable<result<std::vector<store::event>>> engine::events(
+    std::string topic, std::int64_t after, std::size_t limit
+) {
     co_return co_await db_.read_events(std::move(topic), after, limit);
 }
 

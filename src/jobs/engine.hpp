@@ -29,7 +29,7 @@
 namespace conclave::jobs {
 
 struct engine_options {
-    std::string node_id = "node";      // lease owner of this node's in-process jobs
+    std::string node_id = "node";       // lease owner of this node's in-process jobs
     int concurrency = 256;              // in-process jobs running at once
     int claim_batch = 128;              // jobs claimed per store call
     unix_ms lease_ms = 30'000;          // in-process lease, renewed every lease_ms / 3
@@ -58,14 +58,17 @@ struct running_job;
 // What an in-process handler sees of its job. Lives as long as the handler runs.
 class job_context {
 public:
-    job_context(engine& owner, std::shared_ptr<running_job> job) : engine_(owner), job_(std::move(job)) {}
+    job_context(engine& owner, std::shared_ptr<running_job> job)
+        : engine_(owner), job_(std::move(job)) {}
 
     const store::job& job() const;
     int attempt() const;
 
     // Runs fn once per job: a result recorded by an earlier attempt is returned without
     // running fn again. Throws handler_error (not retryable) if the lease was lost.
-    net::awaitable<std::string> step(std::string key, std::function<net::awaitable<std::string>()> fn);
+    net::awaitable<std::string> step(
+        std::string key, std::function<net::awaitable<std::string>()> fn
+    );
     // Records progress (JSON text) with a `job.progress` event.
     net::awaitable<void> progress(std::string json_text);
     // Appends a handler event (`type` must not start with "job.").
@@ -100,7 +103,9 @@ public:
 
     // Submissions. Errors: see parse_submission, idempotency_conflict.
     net::awaitable<result<store::submitted>> submit(const boost::json::value& body);
-    net::awaitable<result<std::vector<store::submitted>>> submit_batch(const boost::json::value& body);
+    net::awaitable<result<std::vector<store::submitted>>> submit_batch(
+        const boost::json::value& body
+    );
 
     net::awaitable<result<store::job>> find(std::string id);
     net::awaitable<store::job_page> list(store::job_filter filter);
@@ -111,21 +116,26 @@ public:
     // Remote worker protocol. Errors: bad_request / unknown_job_type for claims of types not
     // served remotely; not_found / lease_lost / invalid_transition for fenced writes.
     net::awaitable<result<std::vector<store::claimed_job>>> claim(remote_claim request);
-    net::awaitable<result<store::lease_info>> heartbeat(std::string id, std::string token, std::string progress);
+    net::awaitable<result<store::lease_info>> heartbeat(
+        std::string id, std::string token, std::string progress
+    );
     net::awaitable<result<std::vector<store::event>>> post_events(
-        std::string id,
-        std::string token,
-        std::vector<store::event_spec> events);
-    net::awaitable<result<store::step>> save_step(std::string id, std::string token, std::string key, std::string value);
+        std::string id, std::string token, std::vector<store::event_spec> events
+    );
+    net::awaitable<result<store::step>> save_step(
+        std::string id, std::string token, std::string key, std::string value
+    );
     net::awaitable<result<std::vector<store::step>>> steps(std::string id);
-    net::awaitable<result<store::job>> complete(std::string id, std::string token, std::string result_json);
+    net::awaitable<result<store::job>> complete(
+        std::string id, std::string token, std::string result_json
+    );
     net::awaitable<result<store::job>> fail_attempt(
-        std::string id,
-        std::string token,
-        std::string error_json,
-        bool retryable);
+        std::string id, std::string token, std::string error_json, bool retryable
+    );
 
-    net::awaitable<result<std::vector<store::event>>> events(std::string topic, std::int64_t after, std::size_t limit);
+    net::awaitable<result<std::vector<store::event>>> events(
+        std::string topic, std::int64_t after, std::size_t limit
+    );
 
     const registry& types() const { return types_; }
     const engine_options& options() const { return options_; }

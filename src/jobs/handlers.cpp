@@ -12,7 +12,9 @@ namespace {
 
 constexpr std::int64_t max_sleep_ms = 3'600'000;
 
-net::awaitable<std::string> run_noop(job_context& ctx) { co_return ctx.job().payload; }
+net::awaitable<std::string> run_noop(job_context& ctx) {
+    co_return ctx.job().payload;
+}
 
 std::optional<std::string> validate_sleep(const json::value& payload) {
     const auto* ms = payload.is_object() ? payload.get_object().if_contains("ms") : nullptr;

@@ -24,20 +24,21 @@ class job_context;
 using handler = std::function<net::awaitable<std::string>(job_context&)>;
 
 // Checks a submission's payload; returns an error message for a bad one.
-using payload_validator = std::function<std::optional<std::string>(const boost::json::value& payload)>;
+using payload_validator =
+    std::function<std::optional<std::string>(const boost::json::value& payload)>;
 
 enum class executor { in_process, remote };
 
 struct type_config {
     std::string name;
     executor exec = executor::remote;
-    handler run;                  // in-process types only
-    payload_validator validate;   // optional
+    handler run;                 // in-process types only
+    payload_validator validate;  // optional
     int max_attempts = 3;
-    int timeout_s = 0;            // 0: none
+    int timeout_s = 0;  // 0: none
     double backoff_base_s = 1;
     double backoff_cap_s = 300;
-    int concurrency = 0;          // max active jobs of this type, 0: no limit
+    int concurrency = 0;  // max active jobs of this type, 0: no limit
 };
 
 class registry {

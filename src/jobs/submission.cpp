@@ -6,6 +6,7 @@
 #include <set>
 
 #include <boost/json.hpp>
+
 #include <fmt/format.h>
 
 #include "store/topic.hpp"
@@ -26,15 +27,19 @@ bool is_simple_name(std::string_view s) {
         return false;
     }
     return std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-            c == '-';
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '.' || c == '-';
     });
 }
 
-error bad(std::string message) { return fail(errc::bad_request, std::move(message)); }
+error bad(std::string message) {
+    return fail(errc::bad_request, std::move(message));
+}
 
 // Reads an integer field within [lo, hi]; a JSON number with no fraction counts.
-result<std::int64_t> int_field(const json::value& v, const char* name, std::int64_t lo, std::int64_t hi) {
+result<std::int64_t> int_field(
+    const json::value& v, const char* name, std::int64_t lo, std::int64_t hi
+) {
     std::int64_t n = 0;
     if (v.is_int64()) {
         n = v.get_int64();
@@ -46,7 +51,10 @@ result<std::int64_t> int_field(const json::value& v, const char* name, std::int6
         return bad(std::string("'") + name + "' must be an integer");
     }
     if (n < lo || n > hi) {
-        return bad(std::string("'") + name + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+        return bad(
+            std::string("'") + name + "' must be between " + std::to_string(lo) + " and " +
+            std::to_string(hi)
+        );
     }
     return n;
 }
@@ -69,7 +77,9 @@ void canonical(const json::value& v, std::string& out) {
         for (const auto& kv : v.get_object()) {
             items.emplace_back(kv.key(), &kv.value());
         }
-        std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+        std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
+            return a.first < b.first;
+        });
         out += '{';
         for (const auto& [key, value] : items) {
             out += json::serialize(json::string(key));
@@ -103,14 +113,25 @@ std::string fnv1a_hex(std::string_view text) {
 
 }  // namespace
 
-result<store::new_job> parse_submission(const json::value& body, const registry& types, unix_ms now) {
+result<store::new_job> parse_submission(
+    const json::value& body, const registry& types, unix_ms now
+) {
     if (!body.is_object()) {
         return bad("a job submission must be a JSON object");
     }
     const auto& obj = body.get_object();
     static const std::set<std::string_view> known{
-        "type", "payload", "queue", "priority", "delay_s", "max_attempts", "timeout_s",
-        "backoff_base_s", "backoff_cap_s", "idempotency_key", "topics"};
+        "type",
+        "payload",
+        "queue",
+        "priority",
+        "delay_s",
+        "max_attempts",
+        "timeout_s",
+        "backoff_base_s",
+        "backoff_cap_s",
+        "idempotency_key",
+        "topics"};
     for (const auto& kv : obj) {
         if (!known.contains(kv.key())) {
             return bad("unknown field '" + std::string(kv.key()) + "'");
@@ -206,7 +227,10 @@ result<store::new_job> parse_submission(const json::value& body, const registry&
         }
         for (const auto& t : v->get_array()) {
             if (!t.is_string() || !store::is_valid_topic(t.get_string())) {
-                return bad("'topics' holds an invalid topic name (segments of [A-Za-z0-9_.-] joined by ':')");
+                return bad(
+                    "'topics' holds an invalid topic name (segments of [A-Za-z0-9_.-] joined by "
+                    "':')"
+                );
             }
             std::string name(t.get_string());
             if (name.starts_with("job:")) {

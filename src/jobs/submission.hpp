@@ -16,6 +16,8 @@ constexpr std::size_t max_batch_size = 1000;
 // backoff_base_s?, backoff_cap_s?, idempotency_key?, topics?}) against the known types.
 // Unknown fields are refused, so a typo never silently changes a job.
 // Errors: bad_request (shape, types, ranges; message names the field), unknown_job_type.
-result<store::new_job> parse_submission(const boost::json::value& body, const registry& types, unix_ms now);
+result<store::new_job> parse_submission(
+    const boost::json::value& body, const registry& types, unix_ms now
+);
 
 }  // namespace conclave::jobs

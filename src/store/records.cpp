@@ -37,6 +37,8 @@ bool is_terminal(job_state s) noexcept {
     return s == job_state::succeeded || s == job_state::failed || s == job_state::cancelled;
 }
 
-std::string job_topic(std::string_view id) { return "job:" + std::string(id); }
+std::string job_topic(std::string_view id) {
+    return "job:" + std::string(id);
+}
 
 }  // namespace conclave::store

@@ -42,7 +42,7 @@ struct job {
     std::string lease_token;
     unix_ms lease_expires_at = 0;
     bool cancel_requested = false;
-    std::string idempotency_key;     // empty when none
+    std::string idempotency_key;      // empty when none
     std::vector<std::string> topics;  // extra topics the job's events also go to
     unix_ms created_at = 0;
     unix_ms started_at = 0;   // 0: never started

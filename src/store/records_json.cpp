@@ -6,7 +6,9 @@ namespace conclave::store {
 namespace json = boost::json;
 namespace {
 
-json::value time_or_null(unix_ms t) { return t == 0 ? json::value(nullptr) : json::value(format_time(t)); }
+json::value time_or_null(unix_ms t) {
+    return t == 0 ? json::value(nullptr) : json::value(format_time(t));
+}
 
 }  // namespace
 
@@ -38,14 +40,16 @@ json::object to_json(const job& j) {
     o["timeout_s"] = j.timeout_s;
     o["run_at"] = format_time(j.run_at);
     o["cancel_requested"] = j.cancel_requested;
-    o["idempotency_key"] = j.idempotency_key.empty() ? json::value(nullptr) : json::value(j.idempotency_key);
+    o["idempotency_key"] =
+        j.idempotency_key.empty() ? json::value(nullptr) : json::value(j.idempotency_key);
     json::array topics;
     for (const auto& t : j.topics) {
         topics.emplace_back(t);
     }
     o["topics"] = std::move(topics);
     o["lease_owner"] = j.lease_owner.empty() ? json::value(nullptr) : json::value(j.lease_owner);
-    o["lease_expires_at"] = j.state == job_state::active ? time_or_null(j.lease_expires_at) : nullptr;
+    o["lease_expires_at"] =
+        j.state == job_state::active ? time_or_null(j.lease_expires_at) : nullptr;
     o["created_at"] = format_time(j.created_at);
     o["started_at"] = time_or_null(j.started_at);
     o["finished_at"] = time_or_null(j.finished_at);

@@ -7,7 +7,8 @@
 // Writes are transactional and every state change appends its events in the same transaction
 // (the transactional outbox), each event getting the next gapless offset of each of its topics.
 // A write's coroutine resumes only after its transaction committed durably, and the commit
-// listener sees the new events only after that commit (broadcast after commit).
+// listener sees the new events only after that commit (broadcast after commit), before the
+// writing coroutine resumes.
 //
 // Expected outcomes come back as result<T> (not_found, invalid_transition, lease_lost,
 // idempotency_conflict); infrastructure failures throw.
@@ -31,8 +32,8 @@ public:
     // known returns the existing job (created = false) when its request hash matches.
     // Errors: idempotency_conflict (the key belongs to a different request; nothing is created).
     virtual net::awaitable<result<std::vector<submitted>>> create_jobs(
-        std::vector<new_job> specs,
-        unix_ms now) = 0;
+        std::vector<new_job> specs, unix_ms now
+    ) = 0;
 
     // Errors: not_found.
     virtual net::awaitable<result<job>> find_job(std::string id) = 0;
@@ -51,11 +52,8 @@ public:
     // be empty) with a `job.progress` event. A job cancelled while leased answers
     // cancel_requested = true. Errors: not_found, lease_lost (token stale or job not leased).
     virtual net::awaitable<result<lease_info>> heartbeat(
-        std::string id,
-        std::string token,
-        unix_ms now,
-        unix_ms lease_ms,
-        std::string progress) = 0;
+        std::string id, std::string token, unix_ms now, unix_ms lease_ms, std::string progress
+    ) = 0;
 
     // Extends the leases of all active jobs held by `owner` (an in-process node).
     virtual net::awaitable<void> renew_leases(std::string owner, unix_ms until) = 0;
@@ -63,10 +61,8 @@ public:
     // active → succeeded with `result` (JSON text) and a `job.succeeded` event.
     // Errors: not_found, lease_lost, invalid_transition (the job was cancelled).
     virtual net::awaitable<result<job>> complete_job(
-        std::string id,
-        std::string token,
-        std::string result,
-        unix_ms now) = 0;
+        std::string id, std::string token, std::string result, unix_ms now
+    ) = 0;
 
     // Ends the current attempt with `error` (JSON text): back to queued at the time `policy`
     // gives (`job.retrying`) or failed (`job.failed`). Errors as complete_job.
@@ -76,7 +72,8 @@ public:
         std::string error,
         bool retryable,
         retry_policy policy,
-        unix_ms now) = 0;
+        unix_ms now
+    ) = 0;
 
     // queued|active → cancelled with `job.cancelled`. An active job keeps its lease token so
     // its worker's next heartbeat learns of the cancellation. Errors: not_found,
@@ -90,32 +87,25 @@ public:
     // Ends the attempt of every active job whose lease expired, or that overran its timeout by
     // more than `timeout_grace_ms`, as fail_job would (retryable). Returns the jobs changed.
     virtual net::awaitable<std::vector<job>> expire_leases(
-        unix_ms now,
-        unix_ms timeout_grace_ms,
-        retry_policy policy) = 0;
+        unix_ms now, unix_ms timeout_grace_ms, retry_policy policy
+    ) = 0;
 
     // Ends the attempt of every active job leased by `owner` (a node that restarted).
     virtual net::awaitable<std::vector<job>> release_owner(
-        std::string owner,
-        unix_ms now,
-        retry_policy policy) = 0;
+        std::string owner, unix_ms now, retry_policy policy
+    ) = 0;
 
     // Appends events of the job's current attempt to its topic and extra topics.
     // Errors: not_found, lease_lost.
     virtual net::awaitable<result<std::vector<event>>> append_job_events(
-        std::string id,
-        std::string token,
-        std::vector<event_spec> events,
-        unix_ms now) = 0;
+        std::string id, std::string token, std::vector<event_spec> events, unix_ms now
+    ) = 0;
 
     // Records a step result once; a second save of the same key keeps the first and returns it.
     // Errors: not_found, lease_lost.
     virtual net::awaitable<result<step>> save_step(
-        std::string id,
-        std::string token,
-        std::string key,
-        std::string result,
-        unix_ms now) = 0;
+        std::string id, std::string token, std::string key, std::string result, unix_ms now
+    ) = 0;
 
     // Errors: not_found.
     virtual net::awaitable<result<std::vector<step>>> load_steps(std::string id) = 0;
@@ -123,9 +113,8 @@ public:
     // Events of `topic` with offset > after, oldest first, at most `limit`.
     // Errors: not_found (the topic has never had an event).
     virtual net::awaitable<result<std::vector<event>>> read_events(
-        std::string topic,
-        std::int64_t after,
-        std::size_t limit) = 0;
+        std::string topic, std::int64_t after, std::size_t limit
+    ) = 0;
 
     // Called on the store's writer thread after each commit with that commit's events, in
     // offset order per topic. Set once, before the first write.

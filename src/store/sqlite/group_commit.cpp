@@ -11,7 +11,9 @@ constexpr std::size_t max_cached_topics = 65'536;
 
 }  // namespace
 
-const event& write_txn::append(const std::string& topic, std::string type, std::string data, unix_ms now) {
+const event& write_txn::append(
+    const std::string& topic, std::string type, std::string data, unix_ms now
+) {
     auto found = offsets_.find(topic);
     if (found == offsets_.end()) {
         auto q = db_.prepare("SELECT last_offset FROM topics WHERE name = ?");
@@ -22,7 +24,9 @@ const event& write_txn::append(const std::string& topic, std::string type, std::
     undo_.emplace_back(topic, found->second);
     const std::int64_t offset = ++found->second;
     dirty_topics_.insert(topic);
-    db_.prepare(R"(INSERT INTO events(topic, "offset", type, data, created_at) VALUES (?, ?, ?, ?, ?))")
+    db_.prepare(
+           R"(INSERT INTO events(topic, "offset", type, data, created_at) VALUES (?, ?, ?, ?, ?))"
+    )
         .bind(topic, offset, type, data, now)
         .run();
     return write_events_.emplace_back(event{topic, offset, std::move(type), std::move(data), now});
@@ -51,7 +55,8 @@ void write_txn::flush_topics() {
     for (const auto& topic : dirty_topics_) {
         db_.prepare(
                "INSERT INTO topics(name, last_offset) VALUES (?, ?) "
-               "ON CONFLICT(name) DO UPDATE SET last_offset = excluded.last_offset")
+               "ON CONFLICT(name) DO UPDATE SET last_offset = excluded.last_offset"
+        )
             .bind(topic, offsets_.at(topic))
             .run();
     }
@@ -148,11 +153,13 @@ void writer::run_batch(std::vector<std::unique_ptr<pending>>& batch) {
         }
         return;
     }
-    for (auto* op : committed) {
-        op->deliver(nullptr);
-    }
+    // Live subscribers get the batch before its writers resume, so a client that hears back
+    // from a write and then subscribes finds the events already fanned out.
     if (listener_ && !txn.batch_events().empty()) {
         listener_(txn.batch_events());
+    }
+    for (auto* op : committed) {
+        op->deliver(nullptr);
     }
     if (offsets_.size() > max_cached_topics) {
         offsets_.clear();

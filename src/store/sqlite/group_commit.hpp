@@ -3,8 +3,8 @@
 // `writer::submit<T>(fn)` queues fn and suspends the calling coroutine. The writer thread runs
 // every queued fn inside one BEGIN IMMEDIATE … COMMIT, each in its own savepoint: a fn that
 // throws has its own changes rolled back and its exception delivered, the others still commit.
-// Callers resume (on their own executor) only after COMMIT returned, and the commit listener
-// sees the batch's events after that, never before.
+// The commit listener sees the batch's events after COMMIT returned, never before; then the
+// callers resume, on their own executors.
 #pragma once
 
 #include <condition_variable>
@@ -81,7 +81,8 @@ public:
             enqueue(std::make_unique<pending_impl<T, handler_t>>(std::move(f), std::move(handler)));
         };
         return net::async_initiate<decltype(net::use_awaitable), void(std::exception_ptr, T)>(
-            std::move(initiate), net::use_awaitable, std::move(fn));
+            std::move(initiate), net::use_awaitable, std::move(fn)
+        );
     }
 
 private:
@@ -97,17 +98,23 @@ private:
             : fn(std::move(f)),
               handler(std::move(h)),
               work(net::prefer(
-                  net::get_associated_executor(handler),
-                  net::execution::outstanding_work.tracked)) {}
+                  net::get_associated_executor(handler), net::execution::outstanding_work.tracked
+              )) {}
 
         void run(write_txn& txn) override { value = fn(txn); }
 
+        // Resumes the caller on its executor. `work` keeps the caller's io_context running
+        // until this thread has let go of every executor copy, so the context can never be
+        // torn down under our feet; it is released last.
         void deliver(std::exception_ptr error) override {
-            auto ex = net::get_associated_executor(handler);
-            auto resume = [h = std::move(handler), v = std::move(value), error, w = std::move(work)]() mutable {
-                std::move(h)(error, std::move(v));
-            };
-            net::post(ex, std::move(resume));
+            {
+                auto ex = net::get_associated_executor(handler);
+                auto resume = [h = std::move(handler), v = std::move(value), error]() mutable {
+                    std::move(h)(error, std::move(v));
+                };
+                net::post(ex, std::move(resume));
+            }
+            work = net::any_io_executor();
         }
 
         std::function<T(write_txn&)> fn;

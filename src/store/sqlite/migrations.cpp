@@ -74,7 +74,10 @@ CREATE TABLE events (
 }};
 
 int current_version(connection& db) {
-    db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+    db.exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at "
+        "INTEGER NOT NULL)"
+    );
     auto q = db.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
     q.step();
     return static_cast<int>(q.int64_at(0));
@@ -82,7 +85,9 @@ int current_version(connection& db) {
 
 }  // namespace
 
-int latest_schema_version() { return migrations.back().version; }
+int latest_schema_version() {
+    return migrations.back().version;
+}
 
 int migrate(connection& db) {
     int applied = 0;
@@ -94,7 +99,10 @@ int migrate(connection& db) {
         db.exec("BEGIN IMMEDIATE");
         try {
             db.exec(m.sql);
-            db.prepare("INSERT INTO schema_migrations(version, applied_at) VALUES (?, unixepoch() * 1000)")
+            db.prepare(
+                  "INSERT INTO schema_migrations(version, applied_at) VALUES (?, unixepoch() * "
+                  "1000)"
+            )
                 .bind(m.version)
                 .run();
             db.exec("COMMIT");

@@ -6,7 +6,9 @@ namespace conclave::store::sqlite {
 namespace {
 
 [[noreturn]] void throw_error(sqlite3* db, int rc) {
-    throw sqlite_error(rc, std::string("sqlite: ") + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+    throw sqlite_error(
+        rc, std::string("sqlite: ") + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc))
+    );
 }
 
 }  // namespace
@@ -22,14 +24,18 @@ void query::check(int rc) const {
     }
 }
 
-void query::bind_one(int idx, std::int64_t value) { check(sqlite3_bind_int64(stmt_, idx, value)); }
-
-void query::bind_one(int idx, std::string_view value) {
-    check(sqlite3_bind_text64(
-        stmt_, idx, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+void query::bind_one(int idx, std::int64_t value) {
+    check(sqlite3_bind_int64(stmt_, idx, value));
 }
 
-void query::bind_one(int idx, std::nullptr_t) { check(sqlite3_bind_null(stmt_, idx)); }
+void query::bind_one(int idx, std::string_view value) {
+    check(sqlite3_bind_text64(stmt_, idx, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8)
+    );
+}
+
+void query::bind_one(int idx, std::nullptr_t) {
+    check(sqlite3_bind_null(stmt_, idx));
+}
 
 void query::bind_text_or_null(int idx, std::string_view value) {
     if (value.empty()) {
@@ -55,17 +61,23 @@ void query::run() {
     }
 }
 
-std::int64_t query::int64_at(int col) const { return sqlite3_column_int64(stmt_, col); }
+std::int64_t query::int64_at(int col) const {
+    return sqlite3_column_int64(stmt_, col);
+}
 
 std::string query::text_at(int col) const {
     const auto* text = sqlite3_column_text(stmt_, col);
     if (text == nullptr) {
         return {};
     }
-    return {reinterpret_cast<const char*>(text), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))};
+    return {
+        reinterpret_cast<const char*>(text),
+        static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))};
 }
 
-bool query::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+bool query::is_null(int col) const {
+    return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+}
 
 connection::connection(const std::string& path) {
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -106,7 +118,8 @@ query connection::prepare(std::string_view sql) {
     }
     sqlite3_stmt* stmt = nullptr;
     const int rc = sqlite3_prepare_v3(
-        db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+        db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, nullptr
+    );
     if (rc != SQLITE_OK) {
         throw_error(db_, rc);
     }
@@ -114,8 +127,12 @@ query connection::prepare(std::string_view sql) {
     return query(stmt);
 }
 
-std::int64_t connection::changes() const { return sqlite3_changes64(db_); }
+std::int64_t connection::changes() const {
+    return sqlite3_changes64(db_);
+}
 
-std::int64_t connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+std::int64_t connection::last_insert_rowid() const {
+    return sqlite3_last_insert_rowid(db_);
+}
 
 }  // namespace conclave::store::sqlite

@@ -19,10 +19,10 @@ namespace conclave::store::sqlite {
 namespace json = boost::json;
 namespace {
 
-#define CONCLAVE_JOB_COLUMNS                                                                   \
-    "seq, id, type, queue, state, priority, payload, result, error, progress, attempts, "      \
-    "max_attempts, run_at, timeout_s, backoff_base_ms, backoff_cap_ms, lease_owner, "          \
-    "lease_token, lease_expires_at, cancel_requested, idempotency_key, topics, created_at, "   \
+#define CONCLAVE_JOB_COLUMNS                                                                 \
+    "seq, id, type, queue, state, priority, payload, result, error, progress, attempts, "    \
+    "max_attempts, run_at, timeout_s, backoff_base_ms, backoff_cap_ms, lease_owner, "        \
+    "lease_token, lease_expires_at, cancel_requested, idempotency_key, topics, created_at, " \
     "started_at, finished_at"
 
 job read_job(const query& q) {
@@ -66,7 +66,8 @@ std::optional<job> load_job(connection& db, const std::string& id) {
 
 std::vector<step> load_steps_of(connection& db, const std::string& id) {
     std::vector<step> steps;
-    auto q = db.prepare("SELECT key, result FROM job_steps WHERE job_id = ? ORDER BY created_at, key");
+    auto q =
+        db.prepare("SELECT key, result FROM job_steps WHERE job_id = ? ORDER BY created_at, key");
     q.bind(id);
     while (q.step()) {
         steps.push_back(step{q.text_at(0), q.text_at(1)});
@@ -75,7 +76,9 @@ std::vector<step> load_steps_of(connection& db, const std::string& id) {
 }
 
 // Appends an event of job `j` to its own topic and to each of its extra topics.
-void append_job_event(write_txn& txn, const job& j, const char* type, const json::object& data, unix_ms now) {
+void append_job_event(
+    write_txn& txn, const job& j, const char* type, const json::object& data, unix_ms now
+) {
     const std::string text = json::serialize(data);
     txn.append(job_topic(j.id), type, text, now);
     for (const auto& topic : j.topics) {
@@ -83,7 +86,9 @@ void append_job_event(write_txn& txn, const job& j, const char* type, const json
     }
 }
 
-error job_not_found(const std::string& id) { return fail(errc::not_found, "job " + id + " does not exist"); }
+error job_not_found(const std::string& id) {
+    return fail(errc::not_found, "job " + id + " does not exist");
+}
 
 // The lease check every worker write goes through (fencing). Returns the job when `token`
 // holds its current lease.
@@ -111,7 +116,8 @@ void end_attempt(
     std::string error_text,
     bool retryable,
     const retry_policy& policy,
-    unix_ms now) {
+    unix_ms now
+) {
     j.error = std::move(error_text);
     const auto retry_at = policy(j, retryable, now);
     json::object data{{"attempt", j.attempts}, {"error", parse_stored(j.error)}};
@@ -119,7 +125,8 @@ void end_attempt(
         txn.db()
             .prepare(
                 "UPDATE jobs SET state = 'queued', run_at = ?, error = ?, lease_owner = NULL, "
-                "lease_token = NULL, lease_expires_at = NULL WHERE seq = ?")
+                "lease_token = NULL, lease_expires_at = NULL WHERE seq = ?"
+            )
             .bind(*retry_at, j.error, j.seq)
             .run();
         j.state = job_state::queued;
@@ -130,7 +137,8 @@ void end_attempt(
         txn.db()
             .prepare(
                 "UPDATE jobs SET state = 'failed', error = ?, finished_at = ?, lease_owner = NULL, "
-                "lease_token = NULL, lease_expires_at = NULL WHERE seq = ?")
+                "lease_token = NULL, lease_expires_at = NULL WHERE seq = ?"
+            )
             .bind(j.error, now, j.seq)
             .run();
         j.state = job_state::failed;
@@ -149,7 +157,9 @@ std::string error_text(const char* code, const std::string& message) {
 class sqlite_store final : public store {
 public:
     explicit sqlite_store(const sqlite_options& options)
-        : path_(options.path), writer_(options.path, options.max_batch), readers_(options.reader_threads) {}
+        : path_(options.path),
+          writer_(options.path, options.max_batch),
+          readers_(options.reader_threads) {}
 
     ~sqlite_store() override { readers_.join(); }
 
@@ -157,7 +167,9 @@ public:
         writer_.set_commit_listener(std::move(listener));
     }
 
-    net::awaitable<result<std::vector<submitted>>> create_jobs(std::vector<new_job> specs, unix_ms now) override {
+    net::awaitable<result<std::vector<submitted>>> create_jobs(
+        std::vector<new_job> specs, unix_ms now
+    ) override {
         auto op = [specs = std::move(specs), now](write_txn& txn) {
             std::vector<submitted> out;
             out.reserve(specs.size());
@@ -183,15 +195,16 @@ public:
     net::awaitable<job_page> list_jobs(job_filter filter) override {
         auto op = [filter](connection& db) {
             const std::int64_t before = filter.before_seq > 0 ? filter.before_seq : INT64_MAX;
-            auto q = filter.state
-                ? db.prepare(
-                      "SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE state = ?1 AND seq < ?2 "
-                      "AND (?3 IS NULL OR type = ?3) AND (?4 IS NULL OR queue = ?4) "
-                      "ORDER BY seq DESC LIMIT ?5")
-                : db.prepare(
-                      "SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE ?1 IS NULL AND seq < ?2 "
-                      "AND (?3 IS NULL OR type = ?3) AND (?4 IS NULL OR queue = ?4) "
-                      "ORDER BY seq DESC LIMIT ?5");
+            auto q =
+                filter.state
+                    ? db.prepare("SELECT " CONCLAVE_JOB_COLUMNS
+                                 " FROM jobs WHERE state = ?1 AND seq < ?2 "
+                                 "AND (?3 IS NULL OR type = ?3) AND (?4 IS NULL OR queue = ?4) "
+                                 "ORDER BY seq DESC LIMIT ?5")
+                    : db.prepare("SELECT " CONCLAVE_JOB_COLUMNS
+                                 " FROM jobs WHERE ?1 IS NULL AND seq < ?2 "
+                                 "AND (?3 IS NULL OR type = ?3) AND (?4 IS NULL OR queue = ?4) "
+                                 "ORDER BY seq DESC LIMIT ?5");
             if (filter.state) {
                 q.bind_one(1, to_string(*filter.state));
             } else {
@@ -222,11 +235,21 @@ public:
                 const auto state = parse_job_state(q.text_at(0));
                 const std::int64_t n = q.int64_at(1);
                 switch (state.value_or(job_state::failed)) {
-                    case job_state::queued: counts.queued = n; break;
-                    case job_state::active: counts.active = n; break;
-                    case job_state::succeeded: counts.succeeded = n; break;
-                    case job_state::failed: counts.failed = n; break;
-                    case job_state::cancelled: counts.cancelled = n; break;
+                    case job_state::queued:
+                        counts.queued = n;
+                        break;
+                    case job_state::active:
+                        counts.active = n;
+                        break;
+                    case job_state::succeeded:
+                        counts.succeeded = n;
+                        break;
+                    case job_state::failed:
+                        counts.failed = n;
+                        break;
+                    case job_state::cancelled:
+                        counts.cancelled = n;
+                        break;
                 }
             }
             return counts;
@@ -241,11 +264,8 @@ public:
     }
 
     net::awaitable<result<lease_info>> heartbeat(
-        std::string id,
-        std::string token,
-        unix_ms now,
-        unix_ms lease_ms,
-        std::string progress) override {
+        std::string id, std::string token, unix_ms now, unix_ms lease_ms, std::string progress
+    ) override {
         auto op = [=](write_txn& txn) -> result<lease_info> {
             auto j = leased_job(txn.db(), id, token);
             if (!j) {
@@ -256,14 +276,22 @@ public:
             }
             const unix_ms expires = now + lease_ms;
             if (progress.empty()) {
-                txn.db().prepare("UPDATE jobs SET lease_expires_at = ? WHERE seq = ?").bind(expires, j->seq).run();
+                txn.db()
+                    .prepare("UPDATE jobs SET lease_expires_at = ? WHERE seq = ?")
+                    .bind(expires, j->seq)
+                    .run();
             } else {
                 txn.db()
                     .prepare("UPDATE jobs SET lease_expires_at = ?, progress = ? WHERE seq = ?")
                     .bind(expires, progress, j->seq)
                     .run();
                 append_job_event(
-                    txn, *j, "job.progress", json::object{{"attempt", j->attempts}, {"progress", parse_stored(progress)}}, now);
+                    txn,
+                    *j,
+                    "job.progress",
+                    json::object{{"attempt", j->attempts}, {"progress", parse_stored(progress)}},
+                    now
+                );
             }
             return lease_info{expires, j->cancel_requested};
         };
@@ -273,7 +301,10 @@ public:
     net::awaitable<void> renew_leases(std::string owner, unix_ms until) override {
         auto op = [owner = std::move(owner), until](write_txn& txn) {
             txn.db()
-                .prepare("UPDATE jobs SET lease_expires_at = ? WHERE state = 'active' AND lease_owner = ?")
+                .prepare(
+                    "UPDATE jobs SET lease_expires_at = ? WHERE state = 'active' AND lease_owner = "
+                    "?"
+                )
                 .bind(until, owner)
                 .run();
             return true;
@@ -282,8 +313,9 @@ public:
         co_await std::move(task);
     }
 
-    net::awaitable<result<job>> complete_job(std::string id, std::string token, std::string result_text, unix_ms now)
-        override {
+    net::awaitable<result<job>> complete_job(
+        std::string id, std::string token, std::string result_text, unix_ms now
+    ) override {
         auto op = [=](write_txn& txn) -> result<job> {
             auto j = leased_job(txn.db(), id, token);
             if (!j) {
@@ -291,8 +323,10 @@ public:
             }
             txn.db()
                 .prepare(
-                    "UPDATE jobs SET state = 'succeeded', result = ?, finished_at = ?, lease_owner = NULL, "
-                    "lease_token = NULL, lease_expires_at = NULL WHERE seq = ?")
+                    "UPDATE jobs SET state = 'succeeded', result = ?, finished_at = ?, lease_owner "
+                    "= NULL, "
+                    "lease_token = NULL, lease_expires_at = NULL WHERE seq = ?"
+                )
                 .bind(result_text, now, j->seq)
                 .run();
             j->state = job_state::succeeded;
@@ -301,7 +335,12 @@ public:
             j->lease_owner.clear();
             j->lease_token.clear();
             append_job_event(
-                txn, *j, "job.succeeded", json::object{{"attempt", j->attempts}, {"result", parse_stored(result_text)}}, now);
+                txn,
+                *j,
+                "job.succeeded",
+                json::object{{"attempt", j->attempts}, {"result", parse_stored(result_text)}},
+                now
+            );
             return *j;
         };
         co_return co_await write_result<job>(std::move(op));
@@ -313,7 +352,8 @@ public:
         std::string error,
         bool retryable,
         retry_policy policy,
-        unix_ms now) override {
+        unix_ms now
+    ) override {
         auto op = [=](write_txn& txn) -> result<job> {
             auto j = leased_job(txn.db(), id, token);
             if (!j) {
@@ -333,20 +373,30 @@ public:
             }
             if (j->state != job_state::queued && j->state != job_state::active) {
                 return fail(
-                    errc::invalid_transition, std::string("job ") + id + " is " + to_string(j->state) + " and cannot be cancelled");
+                    errc::invalid_transition,
+                    std::string("job ") + id + " is " + to_string(j->state) +
+                        " and cannot be cancelled"
+                );
             }
             // An active job keeps its lease token: its worker's next heartbeat is told.
             txn.db()
                 .prepare(
                     "UPDATE jobs SET state = 'cancelled', cancel_requested = 1, finished_at = ?, "
-                    "lease_expires_at = NULL WHERE seq = ?")
+                    "lease_expires_at = NULL WHERE seq = ?"
+                )
                 .bind(now, j->seq)
                 .run();
             const bool was_active = j->state == job_state::active;
             j->state = job_state::cancelled;
             j->cancel_requested = true;
             j->finished_at = now;
-            append_job_event(txn, *j, "job.cancelled", json::object{{"attempt", j->attempts}, {"was_active", was_active}}, now);
+            append_job_event(
+                txn,
+                *j,
+                "job.cancelled",
+                json::object{{"attempt", j->attempts}, {"was_active", was_active}},
+                now
+            );
             return *j;
         };
         co_return co_await write_result<job>(std::move(op));
@@ -360,13 +410,19 @@ public:
             }
             if (j->state != job_state::failed && j->state != job_state::cancelled) {
                 return fail(
-                    errc::invalid_transition, std::string("job ") + id + " is " + to_string(j->state) + " and cannot be retried");
+                    errc::invalid_transition,
+                    std::string("job ") + id + " is " + to_string(j->state) +
+                        " and cannot be retried"
+                );
             }
             txn.db()
                 .prepare(
-                    "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?, finished_at = NULL, "
-                    "cancel_requested = 0, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL "
-                    "WHERE seq = ?")
+                    "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?, finished_at = "
+                    "NULL, "
+                    "cancel_requested = 0, lease_owner = NULL, lease_token = NULL, "
+                    "lease_expires_at = NULL "
+                    "WHERE seq = ?"
+                )
                 .bind(now, j->seq)
                 .run();
             j->state = job_state::queued;
@@ -382,13 +438,16 @@ public:
         co_return co_await write_result<job>(std::move(op));
     }
 
-    net::awaitable<std::vector<job>> expire_leases(unix_ms now, unix_ms timeout_grace_ms, retry_policy policy) override {
+    net::awaitable<std::vector<job>> expire_leases(
+        unix_ms now, unix_ms timeout_grace_ms, retry_policy policy
+    ) override {
         auto op = [=](write_txn& txn) {
             std::vector<job> expired;
             {
-                auto q = txn.db().prepare(
-                    "SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE state = 'active' AND "
-                    "(lease_expires_at < ?1 OR (timeout_s > 0 AND started_at + timeout_s * 1000 + ?2 < ?1))");
+                auto q = txn.db().prepare("SELECT " CONCLAVE_JOB_COLUMNS
+                                          " FROM jobs WHERE state = 'active' AND "
+                                          "(lease_expires_at < ?1 OR (timeout_s > 0 AND started_at "
+                                          "+ timeout_s * 1000 + ?2 < ?1))");
                 q.bind(now, timeout_grace_ms);
                 while (q.step()) {
                     expired.push_back(read_job(q));
@@ -397,8 +456,16 @@ public:
             for (auto& j : expired) {
                 const bool lease_gone = j.lease_expires_at < now;
                 const auto text = lease_gone
-                    ? error_text("lease_expired", "the worker stopped renewing its lease (lease owner " + j.lease_owner + ")")
-                    : error_text("timeout", "attempt ran past its timeout of " + std::to_string(j.timeout_s) + " s");
+                                      ? error_text(
+                                            "lease_expired",
+                                            "the worker stopped renewing its lease (lease owner " +
+                                                j.lease_owner + ")"
+                                        )
+                                      : error_text(
+                                            "timeout",
+                                            "attempt ran past its timeout of " +
+                                                std::to_string(j.timeout_s) + " s"
+                                        );
                 end_attempt(txn, j, text, true, policy, now);
             }
             return expired;
@@ -407,19 +474,28 @@ public:
         co_return co_await std::move(task);
     }
 
-    net::awaitable<std::vector<job>> release_owner(std::string owner, unix_ms now, retry_policy policy) override {
+    net::awaitable<std::vector<job>> release_owner(
+        std::string owner, unix_ms now, retry_policy policy
+    ) override {
         auto op = [=](write_txn& txn) {
             std::vector<job> released;
             {
-                auto q = txn.db().prepare(
-                    "SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE state = 'active' AND lease_owner = ?");
+                auto q = txn.db().prepare("SELECT " CONCLAVE_JOB_COLUMNS
+                                          " FROM jobs WHERE state = 'active' AND lease_owner = ?");
                 q.bind(owner);
                 while (q.step()) {
                     released.push_back(read_job(q));
                 }
             }
             for (auto& j : released) {
-                end_attempt(txn, j, error_text("node_restarted", "the node running this attempt restarted"), true, policy, now);
+                end_attempt(
+                    txn,
+                    j,
+                    error_text("node_restarted", "the node running this attempt restarted"),
+                    true,
+                    policy,
+                    now
+                );
             }
             return released;
         };
@@ -428,10 +504,8 @@ public:
     }
 
     net::awaitable<result<std::vector<event>>> append_job_events(
-        std::string id,
-        std::string token,
-        std::vector<event_spec> events,
-        unix_ms now) override {
+        std::string id, std::string token, std::vector<event_spec> events, unix_ms now
+    ) override {
         auto op = [=](write_txn& txn) -> result<std::vector<event>> {
             auto j = leased_job(txn.db(), id, token);
             if (!j) {
@@ -451,18 +525,18 @@ public:
     }
 
     net::awaitable<result<step>> save_step(
-        std::string id,
-        std::string token,
-        std::string key,
-        std::string result_text,
-        unix_ms now) override {
+        std::string id, std::string token, std::string key, std::string result_text, unix_ms now
+    ) override {
         auto op = [=](write_txn& txn) -> result<step> {
             auto j = leased_job(txn.db(), id, token);
             if (!j) {
                 return j.error();
             }
             txn.db()
-                .prepare("INSERT INTO job_steps(job_id, key, result, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
+                .prepare(
+                    "INSERT INTO job_steps(job_id, key, result, created_at) VALUES (?, ?, ?, ?) ON "
+                    "CONFLICT DO NOTHING"
+                )
                 .bind(id, key, result_text, now)
                 .run();
             auto q = txn.db().prepare("SELECT result FROM job_steps WHERE job_id = ? AND key = ?");
@@ -483,8 +557,9 @@ public:
         co_return co_await read(std::move(op));
     }
 
-    net::awaitable<result<std::vector<event>>> read_events(std::string topic, std::int64_t after, std::size_t limit)
-        override {
+    net::awaitable<result<std::vector<event>>> read_events(
+        std::string topic, std::int64_t after, std::size_t limit
+    ) override {
         auto op = [topic, after, limit](connection& db) -> result<std::vector<event>> {
             {
                 auto q = db.prepare("SELECT 1 FROM topics WHERE name = ?");
@@ -495,10 +570,12 @@ public:
             }
             std::vector<event> out;
             auto q = db.prepare(
-                R"(SELECT "offset", type, data, created_at FROM events WHERE topic = ? AND "offset" > ? ORDER BY "offset" LIMIT ?)");
+                R"(SELECT "offset", type, data, created_at FROM events WHERE topic = ? AND "offset" > ? ORDER BY "offset" LIMIT ?)"
+            );
             q.bind(topic, after, static_cast<std::int64_t>(limit));
             while (q.step()) {
-                out.push_back(event{topic, q.int64_at(0), q.text_at(1), q.text_at(2), q.int64_at(3)});
+                out.push_back(event{topic, q.int64_at(0), q.text_at(1), q.text_at(2), q.int64_at(3)}
+                );
             }
             return out;
         };
@@ -508,15 +585,17 @@ public:
 private:
     static submitted create_one(write_txn& txn, const new_job& spec, unix_ms now) {
         if (!spec.idempotency_key.empty()) {
-            auto q = txn.db().prepare("SELECT id, request_hash FROM jobs WHERE idempotency_key = ?");
+            auto q =
+                txn.db().prepare("SELECT id, request_hash FROM jobs WHERE idempotency_key = ?");
             q.bind(spec.idempotency_key);
             if (q.step()) {
                 const std::string existing_id = q.text_at(0);
                 if (q.text_at(1) != spec.request_hash) {
                     throw rejected(fail(
                         errc::idempotency_conflict,
-                        "idempotency key '" + spec.idempotency_key + "' was used by job " + existing_id +
-                            " with a different request"));
+                        "idempotency key '" + spec.idempotency_key + "' was used by job " +
+                            existing_id + " with a different request"
+                    ));
                 }
                 return submitted{*load_job(txn.db(), existing_id), false};
             }
@@ -536,10 +615,14 @@ private:
         j.topics = spec.topics;
         j.created_at = now;
         auto insert = txn.db().prepare(
-            "INSERT INTO jobs(id, type, queue, state, priority, payload, max_attempts, run_at, timeout_s, "
+            "INSERT INTO jobs(id, type, queue, state, priority, payload, max_attempts, run_at, "
+            "timeout_s, "
             "backoff_base_ms, backoff_cap_ms, idempotency_key, request_hash, topics, created_at) "
-            "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-        insert.bind(j.id, j.type, j.queue, j.priority, j.payload, j.max_attempts, j.run_at, j.timeout_s);
+            "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        insert.bind(
+            j.id, j.type, j.queue, j.priority, j.payload, j.max_attempts, j.run_at, j.timeout_s
+        );
         insert.bind_one(9, j.backoff_base_ms);
         insert.bind_one(10, j.backoff_cap_ms);
         insert.bind_text_or_null(11, j.idempotency_key);
@@ -583,9 +666,9 @@ private:
             }
             // Extra rows so that jobs of a full queue do not hide the others.
             fetch += queue_budget.empty() ? 0 : 64;
-            auto q = db.prepare(
-                "SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE state = 'queued' AND type = ? AND run_at <= ? "
-                "ORDER BY priority DESC, run_at, seq LIMIT ?");
+            auto q = db.prepare("SELECT " CONCLAVE_JOB_COLUMNS
+                                " FROM jobs WHERE state = 'queued' AND type = ? AND run_at <= ? "
+                                "ORDER BY priority DESC, run_at, seq LIMIT ?");
             q.bind(type, request.now, fetch);
             while (q.step()) {
                 candidates.push_back(read_job(q));
@@ -628,11 +711,22 @@ private:
             j.started_at = request.now;
             j.cancel_requested = false;
             db.prepare(
-                  "UPDATE jobs SET state = 'active', attempts = ?, lease_owner = ?, lease_token = ?, "
-                  "lease_expires_at = ?, started_at = ?, cancel_requested = 0 WHERE seq = ?")
-                .bind(j.attempts, j.lease_owner, j.lease_token, j.lease_expires_at, j.started_at, j.seq)
+                  "UPDATE jobs SET state = 'active', attempts = ?, lease_owner = ?, lease_token = "
+                  "?, "
+                  "lease_expires_at = ?, started_at = ?, cancel_requested = 0 WHERE seq = ?"
+            )
+                .bind(
+                    j.attempts,
+                    j.lease_owner,
+                    j.lease_token,
+                    j.lease_expires_at,
+                    j.started_at,
+                    j.seq
+                )
                 .run();
-            append_job_event(txn, j, "job.started", json::object{{"attempt", j.attempts}}, request.now);
+            append_job_event(
+                txn, j, "job.started", json::object{{"attempt", j.attempts}}, request.now
+            );
             auto steps = load_steps_of(db, j.id);
             out.push_back(claimed_job{std::move(j), std::move(steps)});
         }

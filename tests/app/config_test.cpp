@@ -1,0 +1,103 @@
+#include "app/config.hpp"
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "support/temp_dir.hpp"
+
+namespace conclave::app {
+namespace {
+
+std::string write(const test::temp_dir& dir, const std::string& text) {
+    const auto path = dir.file("conclave.toml");
+    std::ofstream(path) << text;
+    return path;
+}
+
+TEST(ConfigTest, DefaultsNeedNoFile) {
+    auto c = load_config(std::nullopt);
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(c->listen, "127.0.0.1:8080");
+    EXPECT_EQ(c->db, "sqlite:./data/conclave.db");
+    EXPECT_FALSE(c->engine.node_id.empty());
+}
+
+TEST(ConfigTest, FileSetsServerStoreTypesAndQueues) {
+    test::temp_dir dir;
+    auto c = load_config(write(dir, R"(
+[server]
+listen = "0.0.0.0:9000"
+[store]
+url = "sqlite:/tmp/x.db"
+[engine]
+concurrency = 12
+lease_s = 5
+[types.transcribe]
+executor = "remote"
+max_attempts = 5
+timeout_s = 600
+backoff_base_s = 2
+backoff_cap_s = 300
+concurrency = 8
+[queues.slow]
+concurrency = 2
+)"));
+    ASSERT_TRUE(c.has_value()) << c.error().message;
+    EXPECT_EQ(c->listen, "0.0.0.0:9000");
+    EXPECT_EQ(c->db, "sqlite:/tmp/x.db");
+    EXPECT_EQ(c->engine.concurrency, 12);
+    EXPECT_EQ(c->engine.lease_ms, 5000);
+    auto types = build_registry(*c);
+    ASSERT_TRUE(types.has_value()) << types.error().message;
+    const auto* t = types->find("transcribe");
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(t->exec, jobs::executor::remote);
+    EXPECT_EQ(t->max_attempts, 5);
+    EXPECT_EQ(t->concurrency, 8);
+    EXPECT_EQ(t->backoff_base_s, 2);
+    EXPECT_EQ(types->queue_limits().size(), 1U);
+    EXPECT_NE(types->find("noop"), nullptr) << "built-ins stay";
+}
+
+TEST(ConfigTest, EnvironmentOverridesFile) {
+    test::temp_dir dir;
+    setenv("CONCLAVE_LISTEN", "127.0.0.1:7777", 1);
+    auto c = load_config(write(dir, "[server]\nlisten = \"0.0.0.0:9000\"\n"));
+    unsetenv("CONCLAVE_LISTEN");
+    EXPECT_EQ(c->listen, "127.0.0.1:7777");
+}
+
+TEST(ConfigTest, MistakesAreNamed) {
+    test::temp_dir dir;
+    auto typo = load_config(write(dir, "[server]\nlisen = \"x\"\n"));
+    ASSERT_FALSE(typo.has_value());
+    EXPECT_NE(typo.error().message.find("server.lisen"), std::string::npos);
+    auto wrong_type = load_config(write(dir, "[engine]\nconcurrency = \"many\"\n"));
+    EXPECT_NE(wrong_type.error().message.find("engine.concurrency"), std::string::npos);
+    auto syntax = load_config(write(dir, "[server\n"));
+    EXPECT_FALSE(syntax.has_value());
+    auto no_exec = load_config(write(dir, "[types.mystery]\nmax_attempts = 2\n"));
+    ASSERT_TRUE(no_exec.has_value());
+    auto reg = build_registry(*no_exec);
+    ASSERT_FALSE(reg.has_value());
+    EXPECT_NE(reg.error().message.find("types.mystery"), std::string::npos);
+    auto builtin_remote = load_config(write(dir, "[types.noop]\nexecutor = \"remote\"\n"));
+    EXPECT_FALSE(build_registry(*builtin_remote).has_value());
+}
+
+TEST(ConfigTest, ListenAndDbUrls) {
+    auto hp = parse_listen("127.0.0.1:0");
+    ASSERT_TRUE(hp.has_value());
+    EXPECT_EQ(hp->first, "127.0.0.1");
+    EXPECT_EQ(hp->second, 0);
+    EXPECT_EQ(parse_listen("[::1]:80")->first, "::1");
+    EXPECT_FALSE(parse_listen("nohost").has_value());
+    EXPECT_FALSE(parse_listen("h:99999").has_value());
+    EXPECT_EQ(*sqlite_path("sqlite:./a.db"), "./a.db");
+    EXPECT_EQ(*sqlite_path("sqlite:///abs/a.db"), "/abs/a.db");
+    EXPECT_FALSE(sqlite_path("mysql://x").has_value());
+}
+
+}  // namespace
+}  // namespace conclave::app

@@ -1,0 +1,105 @@
+// kill -9 the real server while hundreds of sleep jobs run, restart it, check every invariant.
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include <boost/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include "http/client.hpp"
+#include "support/server_process.hpp"
+#include "support/temp_dir.hpp"
+
+namespace conclave::test {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+constexpr int job_total = 300;
+
+std::vector<json::value> all_jobs(http::client& c) {
+    std::vector<json::value> out;
+    std::string cursor;
+    for (;;) {
+        auto res = c.get("/v1/jobs?limit=1000" + (cursor.empty() ? "" : "&cursor=" + cursor));
+        auto page = json::parse(res.body);
+        for (auto& j : page.at("jobs").as_array()) {
+            out.push_back(j);
+        }
+        if (!page.at("next_cursor").is_string()) {
+            return out;
+        }
+        cursor = std::string(page.at("next_cursor").as_string());
+    }
+}
+
+int count_state(http::client& c, const std::string& state) {
+    int n = 0;
+    for (const auto& j : all_jobs(c)) {
+        n += j.at("state").as_string() == state ? 1 : 0;
+    }
+    return n;
+}
+
+TEST(CrashTest, KillNineMidRunLosesNothingAndCompletesEachJobOnce) {
+    temp_dir dir;
+    const auto db = dir.file("crash.db");
+    const std::vector<std::string> args{"--node-id", "crash-node", "--concurrency", "64"};
+    auto server = std::make_unique<server_process>(db, args);
+    {
+        http::client c(server->url());
+        std::mt19937 rng(7);
+        std::uniform_int_distribution<int> ms(100, 400);
+        for (int batch = 0; batch < job_total / 100; ++batch) {
+            json::array jobs;
+            for (int idx = 0; idx < 100; ++idx) {
+                jobs.push_back(json::object{
+                    {"type", "sleep"}, {"payload", json::object{{"ms", ms(rng)}}}});
+            }
+            auto res =
+                c.post("/v1/jobs:batch", json::serialize(json::object{{"jobs", std::move(jobs)}}));
+            ASSERT_EQ(res.status, 201) << res.body;
+        }
+        // Let part of the work finish, then pull the plug while 64 jobs are mid-sleep.
+        for (int idx = 0; idx < 400 && count_state(c, "succeeded") < 60; ++idx) {
+            std::this_thread::sleep_for(25ms);
+        }
+        ASSERT_GT(count_state(c, "active"), 0) << "the kill must land while jobs run";
+    }
+    server->kill_hard();
+    server = std::make_unique<server_process>(db, args);
+    http::client c(server->url());
+    for (int idx = 0; idx < 600 && count_state(c, "succeeded") < job_total; ++idx) {
+        std::this_thread::sleep_for(50ms);
+    }
+    const auto jobs = all_jobs(c);
+    ASSERT_EQ(jobs.size(), static_cast<std::size_t>(job_total));
+    int restarted = 0;
+    for (const auto& j : jobs) {
+        const auto id = std::string(j.at("id").as_string());
+        EXPECT_EQ(j.at("state").as_string(), "succeeded") << id;
+        auto page = json::parse(c.get("/v1/jobs/" + id + "/events?limit=1000").body);
+        const auto& events = page.at("events").as_array();
+        std::int64_t expected_offset = 1;
+        int succeeded_events = 0;
+        for (const auto& e : events) {
+            EXPECT_EQ(e.at("offset").as_int64(), expected_offset++)
+                << "gap or duplicate in job:" << id;
+            const auto type = e.at("type").as_string();
+            succeeded_events += type == "job.succeeded" ? 1 : 0;
+            if (type == "job.retrying" &&
+                e.at("data").at("error").at("code").as_string() == "node_restarted") {
+                ++restarted;
+            }
+        }
+        EXPECT_EQ(succeeded_events, 1) << "job " << id << " must succeed exactly once";
+        ASSERT_FALSE(events.empty());
+        EXPECT_EQ(events.back().at("type").as_string(), "job.succeeded") << "nothing after the end";
+    }
+    EXPECT_GT(restarted, 0) << "some jobs were mid-run at the kill and were recovered on restart";
+}
+
+}  // namespace
+}  // namespace conclave::test

@@ -1,0 +1,37 @@
+// tests/support/server_process.hpp: the real `conclave serve` binary as a child process on a
+// loopback port, for integration and crash tests.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace conclave::test {
+
+class server_process {
+public:
+    // Starts `conclave serve --listen 127.0.0.1:0 --db sqlite:DB_PATH` plus `extra_args`, and
+    // waits (up to 20 s) until it prints its URL. Throws if it does not come up.
+    server_process(const std::string& db_path, std::vector<std::string> extra_args = {});
+    ~server_process();  // SIGTERM, then SIGKILL if it lingers
+    server_process(const server_process&) = delete;
+    server_process& operator=(const server_process&) = delete;
+
+    const std::string& url() const { return url_; }
+    pid_t pid() const { return pid_; }
+
+    // kill -9, and reap it.
+    void kill_hard();
+    // SIGTERM and wait; returns the exit status (as from waitpid).
+    int stop();
+
+private:
+    pid_t pid_ = -1;
+    std::string url_;
+};
+
+// The path of the conclave binary under test.
+std::string conclave_binary();
+
+}  // namespace conclave::test
