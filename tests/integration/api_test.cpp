@@ -84,6 +84,13 @@ TEST_F(ApiTest, HealthAndReadiness) {
     EXPECT_EQ(c().get("/readyz").status, 200);
 }
 
+TEST_F(ApiTest, StatsCountJobsByState) {
+    auto before = json::parse(c().get("/v1/stats").body).at("jobs");
+    post_ok("/v1/jobs", R"({"type":"noop","delay_s":3600})");
+    auto after = json::parse(c().get("/v1/stats").body).at("jobs");
+    EXPECT_EQ(after.at("queued").as_int64(), before.at("queued").as_int64() + 1);
+}
+
 TEST_F(ApiTest, SubmitRunAndReadEvents) {
     auto job =
         post_ok("/v1/jobs", R"({"type":"sleep","payload":{"ms":20},"topics":["space:it:runs"]})");

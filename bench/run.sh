@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs every benchmark against the release build and prints its figures.
+# Extra arguments go to jobs_bench (e.g. --jobs 50000 --skip-rss).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -srm)"
+build/release/bin/jobs_bench "$@"
