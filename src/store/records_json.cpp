@@ -76,6 +76,9 @@ std::string topics_to_text(const std::vector<std::string>& topics) {
 
 std::vector<std::string> topics_from_text(std::string_view text) {
     std::vector<std::string> out;
+    if (text == "[]" || text.empty()) {
+        return out;
+    }
     boost::system::error_code ec;
     auto value = json::parse(text, ec);
     if (ec || !value.is_array()) {

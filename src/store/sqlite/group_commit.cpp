@@ -6,7 +6,7 @@ namespace conclave::store::sqlite {
 namespace {
 
 // A bounded cache: past this many topics the writer forgets them after a commit and reloads
-// offsets from the topics table on demand (one indexed read per topic).
+// offsets from the events table on demand (one primary-key seek per topic).
 constexpr std::size_t max_cached_topics = 65'536;
 
 }  // namespace
@@ -16,14 +16,13 @@ const event& write_txn::append(
 ) {
     auto found = offsets_.find(topic);
     if (found == offsets_.end()) {
-        auto q = db_.prepare("SELECT last_offset FROM topics WHERE name = ?");
+        auto q = db_.prepare(R"(SELECT coalesce(max("offset"), 0) FROM events WHERE topic = ?)");
         q.bind(topic);
         const std::int64_t last = q.step() ? q.int64_at(0) : 0;
         found = offsets_.emplace(topic, last).first;
     }
     undo_.emplace_back(topic, found->second);
     const std::int64_t offset = ++found->second;
-    dirty_topics_.insert(topic);
     db_.prepare(
            R"(INSERT INTO events(topic, "offset", type, data, created_at) VALUES (?, ?, ?, ?, ?))"
     )
@@ -49,17 +48,6 @@ void write_txn::end_write(bool committed) {
     }
     undo_.clear();
     write_events_.clear();
-}
-
-void write_txn::flush_topics() {
-    for (const auto& topic : dirty_topics_) {
-        db_.prepare(
-               "INSERT INTO topics(name, last_offset) VALUES (?, ?) "
-               "ON CONFLICT(name) DO UPDATE SET last_offset = excluded.last_offset"
-        )
-            .bind(topic, offsets_.at(topic))
-            .run();
-    }
 }
 
 writer::writer(const std::string& path, std::size_t max_batch)
@@ -111,6 +99,13 @@ void writer::run_batch(std::vector<std::unique_ptr<pending>>& batch) {
         for (; next < batch.size(); ++next) {
             auto& op = batch[next];
             txn.begin_write();
+            if (!op->savepoint) {
+                // Cannot fail half-way by design; if it throws anyway, the batch is rolled back.
+                op->run(txn);
+                txn.end_write(true);
+                committed.push_back(op.get());
+                continue;
+            }
             db_.prepare("SAVEPOINT write").run();
             try {
                 op->run(txn);
@@ -128,7 +123,6 @@ void writer::run_batch(std::vector<std::unique_ptr<pending>>& batch) {
             txn.end_write(true);
             committed.push_back(op.get());
         }
-        txn.flush_topics();
         db_.prepare("COMMIT").run();
     } catch (...) {
         auto error = std::current_exception();

@@ -1,8 +1,12 @@
 // store/sqlite/group_commit.hpp: the single writer thread and the transaction it hands to writes.
 //
 // `writer::submit<T>(fn)` queues fn and suspends the calling coroutine. The writer thread runs
-// every queued fn inside one BEGIN IMMEDIATE … COMMIT, each in its own savepoint: a fn that
-// throws has its own changes rolled back and its exception delivered, the others still commit.
+// every queued fn inside one BEGIN IMMEDIATE … COMMIT. A write submitted with_savepoint runs in
+// its own savepoint: if it throws, its own changes are rolled back and its exception delivered
+// while the others still commit. A plain write must not throw after writing (it returns
+// expected failures as values before touching anything); if it does, the whole batch is rolled
+// back and every write in it gets the error. Savepoints cost two statements, so only writes that
+// can fail half-way (a batch of submissions) ask for one.
 // The commit listener sees the batch's events after COMMIT returned, never before; then the
 // callers resume, on their own executors.
 #pragma once
@@ -17,7 +21,6 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/associated_executor.hpp>
@@ -40,16 +43,18 @@ public:
 
     connection& db() { return db_; }
 
+    // Records that `topic` has no events yet (a job being created), sparing append() a lookup.
+    void new_topic(const std::string& topic) { offsets_.emplace(topic, 0); }
+
     // Appends one event to `topic` at its next offset and returns it.
     const event& append(const std::string& topic, std::string type, std::string data, unix_ms now);
 
     // The events of the writes committed so far in this batch.
     const std::vector<event>& batch_events() const { return batch_events_; }
 
-    // Bookkeeping around each write's savepoint (called by the writer only).
+    // Bookkeeping around each write (called by the writer only).
     void begin_write();
     void end_write(bool committed);
-    void flush_topics();
 
 private:
     connection& db_;
@@ -57,7 +62,6 @@ private:
     std::vector<std::pair<std::string, std::int64_t>> undo_;  // this write's previous offsets
     std::vector<event> write_events_;
     std::vector<event> batch_events_;
-    std::unordered_set<std::string> dirty_topics_;
 };
 
 class writer {
@@ -74,11 +78,16 @@ public:
 
     // Runs fn(txn) in the next batch; resumes with its value after the commit, or rethrows.
     // REQUIRES: T is default-constructible.
+    enum class mode { plain, with_savepoint };
+
     template <class T>
-    net::awaitable<T> submit(std::function<T(write_txn&)> fn) {
-        auto initiate = [this](auto handler, std::function<T(write_txn&)> f) {
+    net::awaitable<T> submit(std::function<T(write_txn&)> fn, mode m = mode::plain) {
+        auto initiate = [this, m](auto handler, std::function<T(write_txn&)> f) {
             using handler_t = decltype(handler);
-            enqueue(std::make_unique<pending_impl<T, handler_t>>(std::move(f), std::move(handler)));
+            auto op =
+                std::make_unique<pending_impl<T, handler_t>>(std::move(f), std::move(handler));
+            op->savepoint = m == mode::with_savepoint;
+            enqueue(std::move(op));
         };
         return net::async_initiate<decltype(net::use_awaitable), void(std::exception_ptr, T)>(
             std::move(initiate), net::use_awaitable, std::move(fn)
@@ -88,6 +97,7 @@ public:
 private:
     struct pending {
         virtual ~pending() = default;
+        bool savepoint = false;
         virtual void run(write_txn& txn) = 0;
         virtual void deliver(std::exception_ptr error) = 0;
     };

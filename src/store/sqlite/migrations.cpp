@@ -36,18 +36,20 @@ CREATE TABLE jobs (
     lease_token      TEXT,
     lease_expires_at INTEGER,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    idempotency_key  TEXT UNIQUE,
+    idempotency_key  TEXT,
     request_hash     TEXT,
     topics           TEXT NOT NULL,
     created_at       INTEGER NOT NULL,
     started_at       INTEGER,
     finished_at      INTEGER
 );
+-- Every index is paid for three times per job (submit, claim, finish), so there are few:
+-- the claim order of queued jobs; the active set, small (bounded by concurrency), scanned
+-- for limits, lease expiry and restart recovery; listing by state; idempotency keys.
 CREATE INDEX jobs_claim ON jobs(type, priority DESC, run_at, seq) WHERE state = 'queued';
-CREATE INDEX jobs_active_lease ON jobs(lease_expires_at) WHERE state = 'active';
-CREATE INDEX jobs_active_owner ON jobs(lease_owner) WHERE state = 'active';
-CREATE INDEX jobs_active_type ON jobs(type, queue) WHERE state = 'active';
+CREATE INDEX jobs_active ON jobs(type, queue, lease_owner) WHERE state = 'active';
 CREATE INDEX jobs_state_seq ON jobs(state, seq);
+CREATE UNIQUE INDEX jobs_idempotency ON jobs(idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 CREATE TABLE job_steps (
     job_id     TEXT NOT NULL,
@@ -57,11 +59,8 @@ CREATE TABLE job_steps (
     PRIMARY KEY (job_id, key)
 ) WITHOUT ROWID;
 
-CREATE TABLE topics (
-    name        TEXT PRIMARY KEY,
-    last_offset INTEGER NOT NULL
-) WITHOUT ROWID;
-
+-- A topic's last offset is the greatest offset of its events: with one writer there is no
+-- need for the design's topics(name, last_offset) row lock (see docs/architecture.md).
 CREATE TABLE events (
     topic      TEXT NOT NULL,
     "offset"   INTEGER NOT NULL,

@@ -77,13 +77,15 @@ public:
 
     void exec(const std::string& sql);
     // A cached prepared statement for `sql`, reset and with no bindings.
-    query prepare(std::string_view sql);
+    // REQUIRES: `sql` is a string literal (or otherwise outlives the connection): statements
+    // are cached by the address of their text, so a lookup costs one pointer hash.
+    query prepare(const char* sql);
     std::int64_t changes() const;
     std::int64_t last_insert_rowid() const;
 
 private:
     sqlite3* db_ = nullptr;
-    std::unordered_map<std::string, sqlite3_stmt*> cache_;
+    std::unordered_map<const char*, sqlite3_stmt*> cache_;
 };
 
 }  // namespace conclave::store::sqlite

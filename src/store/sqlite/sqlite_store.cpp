@@ -170,6 +170,9 @@ public:
     net::awaitable<result<std::vector<submitted>>> create_jobs(
         std::vector<new_job> specs, unix_ms now
     ) override {
+        const bool keyed = std::any_of(specs.begin(), specs.end(), [](const new_job& spec) {
+            return !spec.idempotency_key.empty();
+        });
         auto op = [specs = std::move(specs), now](write_txn& txn) {
             std::vector<submitted> out;
             out.reserve(specs.size());
@@ -178,7 +181,10 @@ public:
             }
             return out;
         };
-        co_return co_await write_result<std::vector<submitted>>(std::move(op));
+        // Only an idempotency conflict can refuse a submission half-way, and then the jobs
+        // before it in the batch must be undone: that needs a savepoint.
+        const auto mode = keyed ? writer::mode::with_savepoint : writer::mode::plain;
+        co_return co_await write_result<std::vector<submitted>>(std::move(op), mode);
     }
 
     net::awaitable<result<job>> find_job(std::string id) override {
@@ -551,7 +557,7 @@ public:
     ) override {
         auto op = [topic, after, limit](connection& db) -> result<std::vector<event>> {
             {
-                auto q = db.prepare("SELECT 1 FROM topics WHERE name = ?");
+                auto q = db.prepare("SELECT 1 FROM events WHERE topic = ? LIMIT 1");
                 q.bind(topic);
                 if (!q.step()) {
                     return fail(errc::not_found, "topic " + topic + " has no events");
@@ -620,6 +626,7 @@ private:
         insert.bind_one(14, now);
         insert.run();
         j.seq = txn.db().last_insert_rowid();
+        txn.new_topic(job_topic(j.id));
         json::object data{{"type", j.type}, {"queue", j.queue}};
         if (j.run_at > now) {
             data["run_at"] = format_time(j.run_at);
@@ -725,9 +732,9 @@ private:
     // Runs a write whose expected failures come back as result errors, including those thrown
     // as `rejected` to roll the write back.
     template <class T, class F>
-    net::awaitable<result<T>> write_result(F op) {
+    net::awaitable<result<T>> write_result(F op, writer::mode mode = writer::mode::plain) {
         try {
-            auto task = writer_.submit<result<T>>(std::move(op));
+            auto task = writer_.submit<result<T>>(std::move(op), mode);
             co_return co_await std::move(task);
         } catch (const rejected& r) {
             co_return r.err();
