@@ -157,12 +157,13 @@ void wait_succeeded(const std::string& url, std::int64_t total) {
     }
 }
 
-long peak_rss_kib(pid_t pid) {
+// A field of /proc/PID/status in KiB (VmHWM: peak RSS; RssAnon: heap; RssFile: mapped files).
+long status_kib(pid_t pid, const std::string& field) {
     std::ifstream status("/proc/" + std::to_string(pid) + "/status");
     std::string line;
     while (std::getline(status, line)) {
-        if (line.rfind("VmHWM:", 0) == 0) {
-            return std::stol(line.substr(6));
+        if (line.rfind(field + ":", 0) == 0) {
+            return std::stol(line.substr(field.size() + 1));
         }
     }
     return -1;
@@ -372,10 +373,14 @@ int main(int argc, char** argv) {
             c.post("/v1/jobs:batch", queued_body);
         }
         std::printf(
-            "server peak RSS holding %lld finished + %lld queued jobs: %.1f MiB\n",
+            "server holding %lld finished + %lld queued jobs: peak RSS %.1f MiB, now RssAnon %.1f "
+            "MiB, "
+            "RssFile %.1f MiB\n",
             static_cast<long long>(rss_finished),
             static_cast<long long>(rss_queued),
-            static_cast<double>(peak_rss_kib(server.pid())) / 1024.0
+            static_cast<double>(status_kib(server.pid(), "VmHWM")) / 1024.0,
+            static_cast<double>(status_kib(server.pid(), "RssAnon")) / 1024.0,
+            static_cast<double>(status_kib(server.pid(), "RssFile")) / 1024.0
         );
     }
     return 0;

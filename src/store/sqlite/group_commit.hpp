@@ -11,6 +11,7 @@
 // callers resume, on their own executors.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -75,6 +76,9 @@ public:
     ~writer();
 
     void set_commit_listener(commit_listener listener) { listener_ = std::move(listener); }
+
+    // Transactions committed so far (each one fsync).
+    std::uint64_t batches_committed() const { return batches_committed_.load(); }
 
     // Runs fn(txn) in the next batch; resumes with its value after the commit, or rethrows.
     // REQUIRES: T is default-constructible.
@@ -145,6 +149,7 @@ private:
     std::condition_variable wake_;
     std::deque<std::unique_ptr<pending>> queue_;
     bool stopping_ = false;
+    std::atomic<std::uint64_t> batches_committed_{0};
     std::thread thread_;
 };
 

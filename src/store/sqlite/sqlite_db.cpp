@@ -106,10 +106,9 @@ connection::connection(const std::string& path) {
     sqlite3_busy_timeout(db_, 5000);
     // synchronous=FULL: in WAL mode every commit fsyncs the log, so a committed job survives
     // power loss, not just a process crash. Group commit keeps that affordable.
-    // A 64 MiB page cache and memory-mapped reads keep hot index pages out of read() calls.
     exec(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
-        "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY;"
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA "
+        "temp_store=MEMORY;"
     );
 }
 
@@ -142,6 +141,10 @@ query connection::prepare(const char* sql) {
     }
     cache_.emplace(sql, stmt);
     return query(stmt);
+}
+
+void connection::set_cache_kib(int kib) {
+    exec("PRAGMA cache_size=-" + std::to_string(kib));
 }
 
 std::int64_t connection::changes() const {

@@ -80,6 +80,8 @@ public:
     // REQUIRES: `sql` is a string literal (or otherwise outlives the connection): statements
     // are cached by the address of their text, so a lookup costs one pointer hash.
     query prepare(const char* sql);
+    // The page cache's size in KiB (SQLite's default is 2 MiB).
+    void set_cache_kib(int kib);
     std::int64_t changes() const;
     std::int64_t last_insert_rowid() const;
 

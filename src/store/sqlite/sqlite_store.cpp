@@ -86,6 +86,8 @@ void append_job_event(
     }
 }
 
+constexpr int reader_cache_kib = 8 << 10;
+
 error job_not_found(const std::string& id) {
     return fail(errc::not_found, "job " + id + " does not exist");
 }
@@ -768,7 +770,9 @@ private:
                 return conn;
             }
         }
-        return std::make_unique<connection>(path_);
+        auto conn = std::make_unique<connection>(path_);
+        conn->set_cache_kib(reader_cache_kib);
+        return conn;
     }
 
     void release_reader(std::unique_ptr<connection> conn) {

@@ -1,0 +1,122 @@
+// The `conclave` client subcommands against the real server.
+#include <array>
+#include <cstdio>
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include "support/server_process.hpp"
+#include "support/temp_dir.hpp"
+
+namespace conclave::test {
+namespace {
+
+struct run_result {
+    int exit_code = -1;
+    std::string output;  // stdout and stderr
+};
+
+run_result run_cli(const std::string& server_url, const std::string& args) {
+    const std::string command =
+        "CONCLAVE_URL=" + server_url + " " + conclave_binary() + " " + args + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    run_result out;
+    std::array<char, 4096> buf{};
+    while (std::fgets(buf.data(), buf.size(), pipe)) {
+        out.output += buf.data();
+    }
+    const int status = pclose(pipe);
+    out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return out;
+}
+
+std::string first_line(const std::string& text) {
+    return text.substr(0, text.find('\n'));
+}
+
+class CliTest : public ::testing::Test {
+protected:
+    temp_dir dir_;
+    server_process server_{dir_.file("cli.db")};
+};
+
+TEST_F(CliTest, SubmitWaitFollowsTheJobToItsEnd) {
+    auto r = run_cli(server_.url(), "submit sleep --payload '{\"ms\":300}' --wait");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const auto queued = r.output.find("job.queued");
+    const auto started = r.output.find("job.started");
+    const auto succeeded = r.output.find("job.succeeded");
+    ASSERT_NE(queued, std::string::npos) << r.output;
+    ASSERT_NE(started, std::string::npos) << r.output;
+    ASSERT_NE(succeeded, std::string::npos) << r.output;
+    EXPECT_LT(queued, started);
+    EXPECT_LT(started, succeeded);
+    EXPECT_NE(r.output.find("\"slept_ms\": 300"), std::string::npos) << "prints the finished job";
+}
+
+TEST_F(CliTest, SubmitWaitExitsNonZeroWhenTheJobFails) {
+    auto r = run_cli(
+        server_.url(), "submit sleep --payload '{\"ms\":5000}' --timeout 1 --max-attempts 1 --wait"
+    );
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("job.failed"), std::string::npos) << r.output;
+}
+
+TEST_F(CliTest, SubmitListShowCancelRetry) {
+    auto submitted = run_cli(server_.url(), "submit noop --delay 3600 --queue later");
+    ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
+    const auto id = first_line(submitted.output);
+    EXPECT_EQ(id.size(), 36U) << "prints the job id";
+
+    auto listed = run_cli(server_.url(), "jobs --state queued");
+    EXPECT_EQ(listed.exit_code, 0);
+    EXPECT_NE(listed.output.find(id), std::string::npos) << listed.output;
+
+    auto shown = run_cli(server_.url(), "job " + id);
+    EXPECT_EQ(shown.exit_code, 0);
+    EXPECT_NE(shown.output.find("\"queue\": \"later\""), std::string::npos) << shown.output;
+
+    auto cancelled = run_cli(server_.url(), "cancel " + id);
+    EXPECT_EQ(cancelled.exit_code, 0);
+    EXPECT_EQ(first_line(cancelled.output), id + " cancelled");
+
+    auto again = run_cli(server_.url(), "cancel " + id);
+    EXPECT_EQ(again.exit_code, 1);
+    EXPECT_NE(again.output.find("invalid_transition"), std::string::npos) << again.output;
+
+    auto retried = run_cli(server_.url(), "retry " + id);
+    EXPECT_EQ(retried.exit_code, 0);
+    EXPECT_EQ(first_line(retried.output), id + " queued");
+}
+
+TEST_F(CliTest, ErrorsAreWordsAndExitCodes) {
+    auto unknown_type = run_cli(server_.url(), "submit nope");
+    EXPECT_EQ(unknown_type.exit_code, 1);
+    EXPECT_NE(unknown_type.output.find("422 unknown_job_type"), std::string::npos)
+        << unknown_type.output;
+    auto bad_payload = run_cli(server_.url(), "submit noop --payload '{nope'");
+    EXPECT_EQ(bad_payload.exit_code, 2);
+    EXPECT_NE(bad_payload.output.find("--payload is not valid JSON"), std::string::npos);
+    auto missing = run_cli(server_.url(), "job 0192ffff-0000-7000-8000-000000000000");
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_NE(missing.output.find("not_found"), std::string::npos);
+    auto unreachable = run_cli("http://127.0.0.1:1", "jobs");
+    EXPECT_EQ(unreachable.exit_code, 2);
+    EXPECT_NE(unreachable.output.find("cannot reach conclave"), std::string::npos)
+        << unreachable.output;
+}
+
+TEST(CliMigrateTest, MigrateCreatesTheSchemaOnce) {
+    temp_dir dir;
+    const auto db = "sqlite:" + dir.file("m/conclave.db");
+    auto first = run_cli("http://127.0.0.1:1", "migrate --db " + db);
+    EXPECT_EQ(first.exit_code, 0) << first.output;
+    EXPECT_NE(first.output.find("applied 1 migration"), std::string::npos) << first.output;
+    auto second = run_cli("http://127.0.0.1:1", "migrate --db " + db);
+    EXPECT_NE(second.output.find("applied 0 migration"), std::string::npos) << second.output;
+    auto bad = run_cli("http://127.0.0.1:1", "migrate --db mysql://x");
+    EXPECT_EQ(bad.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace conclave::test
