@@ -129,6 +129,15 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
         if (auto e = read_value(*engine, "remote_lease_s", "engine.", remote_lease_s)) {
             return e;
         }
+        if (config.engine.concurrency < 1) {
+            return bad("config: 'engine.concurrency' must be at least 1");
+        }
+        if (!(lease_s >= 1 && lease_s <= 3600) ||
+            !(remote_lease_s >= 1 && remote_lease_s <= 3600)) {
+            return bad(
+                "config: 'engine.lease_s' and 'engine.remote_lease_s' must be between 1 and 3600"
+            );
+        }
         config.engine.lease_ms = static_cast<unix_ms>(lease_s * 1000);
         config.engine.remote_lease_ms = static_cast<unix_ms>(remote_lease_s * 1000);
     }

@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
         "--node-id", node_id, "this node's lease owner name (default: host name)"
     );
     serve_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error");
-    serve_cmd->add_option("--concurrency", concurrency, "in-process jobs running at once");
+    serve_cmd->add_option("--concurrency", concurrency, "in-process jobs running at once")
+        ->check(CLI::Range(1, 100'000));
 
     auto* submit_cmd = cli.add_subcommand("submit", "submit a job");
     submit_args submit;

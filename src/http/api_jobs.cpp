@@ -1,5 +1,8 @@
 #include "http/api_jobs.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include <boost/json.hpp>
 
 #include "http/json_body.hpp"
@@ -17,6 +20,7 @@ namespace {
 constexpr std::size_t default_page = 50;
 constexpr std::size_t max_page = 1000;
 constexpr std::size_t default_events_page = 100;
+constexpr std::size_t max_claim_types = 64;
 
 // A handler body: maps a result to its JSON reply or error response.
 template <class T, class F>
@@ -143,7 +147,13 @@ result<jobs::remote_claim> parse_claim(const json::value& body) {
         if (!t.is_string()) {
             return fail(errc::bad_request, "'types' must hold strings");
         }
-        claim.types.emplace_back(t.get_string());
+        if (std::find(claim.types.begin(), claim.types.end(), t.get_string()) ==
+            claim.types.end()) {
+            claim.types.emplace_back(t.get_string());
+        }
+    }
+    if (claim.types.size() > max_claim_types) {
+        return fail(errc::bad_request, "'types' may name at most 64 job types");
     }
     auto number = [&](const char* name, double fallback) -> result<double> {
         const auto* v = obj.if_contains(name);
@@ -163,8 +173,8 @@ result<jobs::remote_claim> parse_claim(const json::value& body) {
             return r->error();
         }
     }
-    if (*max != static_cast<double>(static_cast<int>(*max))) {
-        return fail(errc::bad_request, "'max' must be an integer");
+    if (!(*max >= 1 && *max <= 1000) || *max != std::floor(*max)) {
+        return fail(errc::bad_request, "'max' must be an integer between 1 and 1000");
     }
     claim.max = static_cast<int>(*max);
     if (*wait < 0 || *wait > 60) {

@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include <array>
+#include <optional>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/detached.hpp>
@@ -54,96 +55,72 @@ net::awaitable<void> linger_close(beast::tcp_stream& stream) {
     }
 }
 
+// What to answer when reading a request failed: an error to send before closing, or nothing
+// when the peer went away (EOF, reset, idle timeout, shutdown).
+std::optional<error> read_failure(boost::system::error_code ec, std::size_t max_body_bytes) {
+    if (ec == bhttp::error::header_limit) {
+        return fail(errc::header_too_large, "request headers are too large");
+    }
+    if (ec == bhttp::error::body_limit) {
+        return fail(
+            errc::payload_too_large,
+            "request body is larger than " + std::to_string(max_body_bytes) + " bytes"
+        );
+    }
+    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+        ec == net::error::connection_reset || ec == net::error::eof ||
+        ec == net::error::operation_aborted || ec == bhttp::error::partial_message) {
+        return std::nullopt;
+    }
+    return fail(errc::bad_request, "malformed HTTP request: " + ec.message());
+}
+
+// Reads one request: headers first (so an oversized Content-Length is refused before its body
+// arrives), then `100 Continue` if asked, then the body.
+net::awaitable<boost::system::error_code> read_request(
+    beast::tcp_stream& stream,
+    beast::flat_buffer& buffer,
+    bhttp::request_parser<bhttp::string_body>& parser,
+    std::chrono::seconds timeout
+) {
+    stream.expires_after(timeout);
+    auto [ec, n] = co_await bhttp::async_read_header(
+        stream, buffer, parser, net::as_tuple(net::use_awaitable)
+    );
+    if (ec) {
+        co_return ec;
+    }
+    if (parser.get()[bhttp::field::expect] == "100-continue") {
+        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+        stream.expires_after(timeout);
+        auto [cec, cn] =
+            co_await bhttp::async_write(stream, cont, net::as_tuple(net::use_awaitable));
+        if (cec) {
+            co_return cec;
+        }
+    }
+    stream.expires_after(timeout);
+    auto [bec, bn] =
+        co_await bhttp::async_read(stream, buffer, parser, net::as_tuple(net::use_awaitable));
+    co_return bec;
+}
+
 net::awaitable<void> run_session(
     beast::tcp_stream stream, const router& routes, server_options options
 ) {
     beast::flat_buffer buffer;
-    bool linger = false;  // an error response was sent mid-request
     for (;;) {
         bhttp::request_parser<bhttp::string_body> parser;
         parser.body_limit(options.max_body_bytes);
         parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
-        stream.expires_after(options.idle_timeout);
-        auto [ec, n] = co_await bhttp::async_read_header(
-            stream, buffer, parser, net::as_tuple(net::use_awaitable)
-        );
-        if (ec == bhttp::error::header_limit) {
-            co_await send(
-                stream,
-                error_response(fail(errc::header_too_large, "request headers are too large")),
-                false,
-                options.idle_timeout
-            );
-            linger = true;
-            break;
-        }
-        if (ec == bhttp::error::body_limit) {
-            co_await send(
-                stream,
-                error_response(fail(
-                    errc::payload_too_large,
-                    "request body is larger than " + std::to_string(options.max_body_bytes) +
-                        " bytes"
-                )),
-                false,
-                options.idle_timeout
-            );
-            linger = true;
-            break;
-        }
-        if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
-            ec == net::error::connection_reset || ec == net::error::eof ||
-            ec == net::error::operation_aborted) {
-            break;
-        }
+        const auto ec = co_await read_request(stream, buffer, parser, options.idle_timeout);
         if (ec) {
-            co_await send(
-                stream,
-                error_response(fail(errc::bad_request, "malformed HTTP request: " + ec.message())),
-                false,
-                options.idle_timeout
-            );
-            linger = true;
-            break;
-        }
-        if (parser.get()[bhttp::field::expect] == "100-continue") {
-            bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
-            stream.expires_after(options.idle_timeout);
-            auto [cec, cn] =
-                co_await bhttp::async_write(stream, cont, net::as_tuple(net::use_awaitable));
-            if (cec) {
-                break;
-            }
-        }
-        stream.expires_after(options.idle_timeout);
-        auto [bec, bn] =
-            co_await bhttp::async_read(stream, buffer, parser, net::as_tuple(net::use_awaitable));
-        if (bec == bhttp::error::body_limit) {
-            co_await send(
-                stream,
-                error_response(fail(
-                    errc::payload_too_large,
-                    "request body is larger than " + std::to_string(options.max_body_bytes) +
-                        " bytes"
-                )),
-                false,
-                options.idle_timeout
-            );
-            linger = true;
-            break;
-        }
-        if (bec) {
-            if (bec != beast::error::timeout && bec != bhttp::error::end_of_stream &&
-                bec != net::error::eof) {
-                co_await send(
-                    stream,
-                    error_response(
-                        fail(errc::bad_request, "malformed HTTP request: " + bec.message())
-                    ),
-                    false,
-                    options.idle_timeout
-                );
-                linger = true;
+            const auto failure = read_failure(ec, options.max_body_bytes);
+            if (failure) {
+                response res = error_response(*failure);
+                co_await send(stream, std::move(res), false, options.idle_timeout);
+                co_await linger_close(stream);
+                co_return;
             }
             break;
         }
@@ -154,10 +131,6 @@ net::awaitable<void> run_session(
         if (!co_await send(stream, std::move(res), keep_alive, options.idle_timeout)) {
             break;
         }
-    }
-    if (linger) {
-        co_await linger_close(stream);
-        co_return;
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -172,9 +145,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
     net::awaitable<void> accept_loop() {
         auto self = shared_from_this();
         for (;;) {
-            auto [ec, socket] = co_await acceptor.async_accept(
-                net::make_strand(ioc), net::as_tuple(net::use_awaitable)
-            );
+            auto strand = net::make_strand(ioc);
+            auto [ec, socket] =
+                co_await acceptor.async_accept(strand, net::as_tuple(net::use_awaitable));
             if (ec == net::error::operation_aborted || !acceptor.is_open()) {
                 break;
             }

@@ -196,6 +196,11 @@ net::awaitable<void> engine::sweep_loop() {
         try {
             auto expired =
                 co_await db_.expire_leases(clock_.now(), options_.timeout_grace_ms, policy_);
+            for (const auto& j : expired) {
+                // An in-process attempt the store has ended (a handler that ignored its
+                // timeout, or a node too slow to renew): stop its handler.
+                cancel_running(j.id, j.attempts);
+            }
             if (!expired.empty()) {
                 logger("jobs")->info(
                     "{} job attempt(s) ended by lease expiry or timeout", expired.size()
@@ -212,11 +217,22 @@ net::awaitable<void> engine::sweep_loop() {
 net::awaitable<void> engine::renew_loop() {
     while (!stopping_) {
         co_await sleep_for(milliseconds(options_.lease_ms / 3));
-        if (stopping_ || running_.load() == 0) {
+        std::vector<std::string> ids;
+        {
+            std::lock_guard lock(running_mutex_);
+            for (const auto& [id, rj] : running_jobs_) {
+                ids.push_back(id);
+            }
+        }
+        if (stopping_ || ids.empty()) {
             continue;
         }
         try {
-            co_await db_.renew_leases(options_.node_id, clock_.now() + options_.lease_ms);
+            // Only jobs whose handlers still run here: a job whose result could not be
+            // recorded loses its lease and runs again.
+            co_await db_.renew_leases(
+                options_.node_id, std::move(ids), clock_.now() + options_.lease_ms
+            );
         } catch (const std::exception& e) {
             logger("jobs")->error("lease renewal failed: {}", e.what());
         }
@@ -273,18 +289,39 @@ net::awaitable<void> engine::run_handler(std::shared_ptr<running_job> rj) {
     }
     timeout_timer.cancel();
 
-    if (!stopping_ && !rj->cancelled) {
-        const unix_ms now = clock_.now();
-        result<store::job> outcome = store::job{};
-        if (rj->timed_out) {
-            auto text = error_json(
+    // A cancelled attempt has already ended in the store. A failure while stopping is most
+    // likely our own cancellation: the next start of this node re-runs the job. A success is
+    // always recorded, even if a timeout or a stop raced it.
+    if (!rj->cancelled && !(stopping_ && failure)) {
+        try {
+            co_await record_outcome(*rj, std::move(result_text), failure);
+        } catch (const std::exception& e) {
+            logger("jobs")->error(
+                "job {}: outcome not recorded ({}); it runs again when its lease expires",
+                j.id,
+                e.what()
+            );
+        }
+    }
+    forget(rj);
+}
+
+net::awaitable<void> engine::record_outcome(
+    running_job& rj, std::string result_text, std::exception_ptr failure
+) {
+    const store::job& j = rj.claimed.job;
+    const unix_ms now = clock_.now();
+    result<store::job> outcome = store::job{};
+    if (!failure) {
+        outcome = co_await db_.complete_job(j.id, j.lease_token, std::move(result_text), now);
+    } else {
+        std::string text;
+        bool retryable = true;
+        if (rj.timed_out) {
+            text = error_json(
                 "timeout", "attempt ran past its timeout of " + std::to_string(j.timeout_s) + " s"
             );
-            outcome =
-                co_await db_.fail_job(j.id, j.lease_token, std::move(text), true, policy_, now);
-        } else if (failure) {
-            std::string text;
-            bool retryable = true;
+        } else {
             try {
                 std::rethrow_exception(failure);
             } catch (const handler_error& e) {
@@ -293,25 +330,25 @@ net::awaitable<void> engine::run_handler(std::shared_ptr<running_job> rj) {
             } catch (const std::exception& e) {
                 text = error_json("handler_error", e.what());
             }
-            outcome = co_await db_.fail_job(
-                j.id, j.lease_token, std::move(text), retryable, policy_, now
-            );
-        } else {
-            outcome = co_await db_.complete_job(j.id, j.lease_token, std::move(result_text), now);
         }
-        if (!outcome) {
-            logger("jobs")->debug("job {}: result not recorded: {}", j.id, outcome.error().message);
-        } else if (outcome->state == store::job_state::queued) {
-            dispatch_wakeup_.notify_all();
-        }
+        outcome =
+            co_await db_.fail_job(j.id, j.lease_token, std::move(text), retryable, policy_, now);
     }
-    forget(j.id);
+    if (!outcome) {
+        logger("jobs")->debug("job {}: outcome not recorded: {}", j.id, outcome.error().message);
+    } else if (outcome->state == store::job_state::queued) {
+        dispatch_wakeup_.notify_all();
+    }
 }
 
-void engine::forget(const std::string& id) {
+void engine::forget(const std::shared_ptr<running_job>& rj) {
     {
         std::lock_guard lock(running_mutex_);
-        running_jobs_.erase(id);
+        // A newer attempt of the same job may have been claimed meanwhile: leave it.
+        auto it = running_jobs_.find(rj->claimed.job.id);
+        if (it != running_jobs_.end() && it->second == rj) {
+            running_jobs_.erase(it);
+        }
     }
     // A freed slot matters to the dispatcher only if it had stopped claiming for lack of one.
     if (running_.fetch_sub(1) == options_.concurrency) {
@@ -319,12 +356,12 @@ void engine::forget(const std::string& id) {
     }
 }
 
-void engine::cancel_running(const std::string& id) {
+void engine::cancel_running(const std::string& id, int attempt) {
     std::shared_ptr<running_job> rj;
     {
         std::lock_guard lock(running_mutex_);
         auto it = running_jobs_.find(id);
-        if (it == running_jobs_.end()) {
+        if (it == running_jobs_.end() || it->second->claimed.job.attempts != attempt) {
             return;
         }
         rj = it->second;
@@ -397,7 +434,7 @@ net::awaitable<store::job_counts> engine::counts() {
 net::awaitable<result<store::job>> engine::cancel(std::string id) {
     auto cancelled = co_await db_.cancel_job(id, clock_.now());
     if (cancelled && cancelled->lease_owner == options_.node_id) {
-        cancel_running(id);
+        cancel_running(id, cancelled->attempts);
     }
     co_return cancelled;
 }

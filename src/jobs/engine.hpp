@@ -148,9 +148,13 @@ private:
     net::awaitable<void> sweep_loop();
     net::awaitable<void> renew_loop();
     net::awaitable<void> run_handler(std::shared_ptr<running_job> rj);
+    net::awaitable<void> record_outcome(
+        running_job& rj, std::string result_text, std::exception_ptr failure
+    );
     void start_handler(store::claimed_job claimed);
-    void forget(const std::string& id);
-    void cancel_running(const std::string& id);
+    void forget(const std::shared_ptr<running_job>& rj);
+    // Cancels this node's handler of job `id` if it is running `attempt`.
+    void cancel_running(const std::string& id, int attempt);
     net::awaitable<void> sleep_for(std::chrono::milliseconds d);
 
     store::store& db_;

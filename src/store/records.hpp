@@ -41,6 +41,7 @@ struct job {
     std::string lease_owner;  // empty when not leased
     std::string lease_token;
     unix_ms lease_expires_at = 0;
+    unix_ms lease_ms = 0;  // lease length of the current claim; heartbeats extend by it
     bool cancel_requested = false;
     std::string idempotency_key;      // empty when none
     std::vector<std::string> topics;  // extra topics the job's events also go to

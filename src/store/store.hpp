@@ -55,8 +55,11 @@ public:
         std::string id, std::string token, unix_ms now, unix_ms lease_ms, std::string progress
     ) = 0;
 
-    // Extends the leases of all active jobs held by `owner` (an in-process node).
-    virtual net::awaitable<void> renew_leases(std::string owner, unix_ms until) = 0;
+    // Extends to `until` the leases `owner` (an in-process node) holds on the jobs `ids`; a job
+    // no longer active under that owner is left alone.
+    virtual net::awaitable<void> renew_leases(
+        std::string owner, std::vector<std::string> ids, unix_ms until
+    ) = 0;
 
     // active → succeeded with `result` (JSON text) and a `job.succeeded` event.
     // Errors: not_found, lease_lost, invalid_transition (the job was cancelled).

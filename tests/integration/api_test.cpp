@@ -381,6 +381,11 @@ TEST_F(ApiTest, RemoteWorkerBadInput) {
         ),
         "bad_request"
     );
+    for (const char* bad_max :
+         {R"({"worker":"w","types":["transcribe"],"max":1e30})",
+          R"({"worker":"w","types":["transcribe"],"max":2.5})"}) {
+        EXPECT_EQ(error_of(c().post("/v1/workers/claim", bad_max), 400), "bad_request") << bad_max;
+    }
     auto job = post_ok("/v1/jobs", R"({"type":"transcribe","delay_s":3600})");
     const auto id = std::string(job.at("id").as_string());
     EXPECT_EQ(error_of(c().post("/v1/jobs/" + id + "/complete", "{}"), 400), "bad_request")

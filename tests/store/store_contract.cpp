@@ -170,6 +170,29 @@ TEST_P(StoreContract, ClaimTakesHighestPriorityDueJobsAndStartsAttempt) {
     });
 }
 
+TEST_P(StoreContract, RepeatedTypesInAClaimClaimEachJobOnce) {
+    run_coro([&](auto&) -> net::awaitable<void> {
+        co_await db().create_jobs(jobs_of(spec()), t0);
+        auto request = claim_of({"work", "work", "work"}, 5);
+        auto claimed = co_await db().claim_jobs(request);
+        EXPECT_EQ(claimed.size(), 1U);
+        auto types = co_await types_of(db(), store::job_topic(claimed.at(0).job.id));
+        EXPECT_EQ(types.size(), 2U) << "one job.started, not one per repeated type";
+    });
+}
+
+TEST_P(StoreContract, HeartbeatExtendsByTheClaimsOwnLeaseLength) {
+    run_coro([&](auto&) -> net::awaitable<void> {
+        co_await db().create_jobs(jobs_of(spec()), t0);
+        auto request = claim_work(1);
+        request.lease_ms = 600'000;
+        auto c = co_await db().claim_jobs(request);
+        auto beat =
+            co_await db().heartbeat(c.at(0).job.id, c.at(0).job.lease_token, t0 + 1000, 30'000, "");
+        EXPECT_EQ(beat->lease_expires_at, t0 + 1000 + 600'000) << "not shortened to the default";
+    });
+}
+
 TEST_P(StoreContract, ClaimRespectsTypeAndQueueLimits) {
     run_coro([&](auto&) -> net::awaitable<void> {
         std::vector<store::new_job> specs;

@@ -35,6 +35,7 @@ CREATE TABLE jobs (
     lease_owner      TEXT,
     lease_token      TEXT,
     lease_expires_at INTEGER,
+    lease_ms         INTEGER NOT NULL DEFAULT 0,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     idempotency_key  TEXT,
     request_hash     TEXT,

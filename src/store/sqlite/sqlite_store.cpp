@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 #include <utility>
 
 #include <boost/asio/thread_pool.hpp>
@@ -23,7 +24,7 @@ namespace {
     "seq, id, type, queue, state, priority, payload, result, error, progress, attempts, "    \
     "max_attempts, run_at, timeout_s, backoff_base_ms, backoff_cap_ms, lease_owner, "        \
     "lease_token, lease_expires_at, cancel_requested, idempotency_key, topics, created_at, " \
-    "started_at, finished_at"
+    "started_at, finished_at, lease_ms"
 
 job read_job(const query& q) {
     job j;
@@ -52,6 +53,7 @@ job read_job(const query& q) {
     j.created_at = q.int64_at(22);
     j.started_at = q.int64_at(23);
     j.finished_at = q.int64_at(24);
+    j.lease_ms = q.int64_at(25);
     return j;
 }
 
@@ -271,7 +273,7 @@ public:
                 }
                 return j.error();
             }
-            const unix_ms expires = now + lease_ms;
+            const unix_ms expires = now + (j->lease_ms > 0 ? j->lease_ms : lease_ms);
             if (progress.empty()) {
                 txn.db()
                     .prepare("UPDATE jobs SET lease_expires_at = ? WHERE seq = ?")
@@ -295,15 +297,20 @@ public:
         co_return co_await write_result<lease_info>(std::move(op));
     }
 
-    net::awaitable<void> renew_leases(std::string owner, unix_ms until) override {
-        auto op = [owner = std::move(owner), until](write_txn& txn) {
-            txn.db()
-                .prepare(
-                    "UPDATE jobs SET lease_expires_at = ? WHERE state = 'active' AND lease_owner = "
-                    "?"
-                )
-                .bind(until, owner)
-                .run();
+    net::awaitable<void> renew_leases(
+        std::string owner, std::vector<std::string> ids, unix_ms until
+    ) override {
+        auto op = [owner = std::move(owner), ids = std::move(ids), until](write_txn& txn) {
+            for (const auto& id : ids) {
+                txn.db()
+                    .prepare(
+                        "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND state = 'active' "
+                        "AND "
+                        "lease_owner = ?"
+                    )
+                    .bind(until, id, owner)
+                    .run();
+            }
             return true;
         };
         auto task = writer_.submit<bool>(std::move(op));
@@ -654,7 +661,9 @@ private:
             queue_budget[queue] = limit - q.int64_at(0);
         }
         std::vector<job> candidates;
-        for (const auto& type : request.types) {
+        // Each type once: a repeated type would read (and claim) the same rows twice.
+        const std::set<std::string> types(request.types.begin(), request.types.end());
+        for (const auto& type : types) {
             std::int64_t fetch = request.max;
             if (auto it = type_budget.find(type); it != type_budget.end()) {
                 fetch = std::min<std::int64_t>(fetch, it->second);
@@ -707,11 +716,13 @@ private:
             j.lease_token = random_token();
             j.lease_expires_at = expires;
             j.started_at = request.now;
+            j.lease_ms = request.lease_ms;
             j.cancel_requested = false;
             db.prepare(
                   "UPDATE jobs SET state = 'active', attempts = ?, lease_owner = ?, lease_token = "
                   "?, "
-                  "lease_expires_at = ?, started_at = ?, cancel_requested = 0 WHERE seq = ?"
+                  "lease_expires_at = ?, started_at = ?, cancel_requested = 0, lease_ms = ? WHERE "
+                  "seq = ?"
             )
                 .bind(
                     j.attempts,
@@ -719,6 +730,7 @@ private:
                     j.lease_token,
                     j.lease_expires_at,
                     j.started_at,
+                    request.lease_ms,
                     j.seq
                 )
                 .run();
