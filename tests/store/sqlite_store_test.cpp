@@ -35,6 +35,17 @@ TEST(SqliteMigrationsTest, ApplyOnceAndRecordTheVersion) {
     EXPECT_EQ(q.int64_at(0), store::sqlite::latest_schema_version());
 }
 
+TEST(SqliteMigrationsTest, RefusesADatabaseNewerThanTheBinary) {
+    temp_dir dir;
+    const auto path = dir.file("newer.db");
+    store::sqlite::migrate_sqlite(path);
+    {
+        store::sqlite::connection db(path);
+        db.exec("INSERT INTO schema_migrations(version, applied_at) VALUES (999, 0)");
+    }
+    EXPECT_THROW(store::sqlite::open_sqlite_store({.path = path}), store::sqlite::sqlite_error);
+}
+
 TEST(SqliteDbTest, WalAndFullSyncAreOn) {
     temp_dir dir;
     store::sqlite::connection db(dir.file("p.db"));

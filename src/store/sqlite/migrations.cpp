@@ -92,6 +92,13 @@ int latest_schema_version() {
 int migrate(connection& db) {
     int applied = 0;
     const int from = current_version(db);
+    if (from > latest_schema_version()) {
+        throw sqlite_error(
+            0,
+            "database schema version " + std::to_string(from) + " is newer than this binary's (" +
+                std::to_string(latest_schema_version()) + "): upgrade conclave"
+        );
+    }
     for (const auto& m : migrations) {
         if (m.version <= from) {
             continue;

@@ -113,6 +113,24 @@ result<job> leased_job(connection& db, const std::string& id, const std::string&
     return *j;
 }
 
+// Loads job `id` for a user's move (cancel, retry), allowed only from states `a` or `b`.
+// Errors: not_found, invalid_transition.
+result<job> job_for_move(
+    connection& db, const std::string& id, job_state a, job_state b, const char* moved
+) {
+    auto j = load_job(db, id);
+    if (!j) {
+        return job_not_found(id);
+    }
+    if (j->state != a && j->state != b) {
+        return fail(
+            errc::invalid_transition,
+            "job " + id + " is " + to_string(j->state) + " and cannot be " + moved
+        );
+    }
+    return *j;
+}
+
 // Ends the current attempt of active job `j` with `error_text`: retried or failed per `policy`.
 void end_attempt(
     write_txn& txn,
@@ -239,19 +257,27 @@ public:
 
     net::awaitable<job_counts> count_jobs() override {
         auto op = [](connection& db) {
-            // One indexed count per state (jobs_state_seq) rather than a scan of every row.
+            // One indexed count per state (jobs_state_seq), all from one read snapshot.
             auto count = [&db](const char* state) {
                 auto q = db.prepare("SELECT count(*) FROM jobs WHERE state = ?");
                 q.bind(state);
                 q.step();
                 return q.int64_at(0);
             };
-            return job_counts{
-                count("queued"),
-                count("active"),
-                count("succeeded"),
-                count("failed"),
-                count("cancelled")};
+            db.exec("BEGIN");
+            try {
+                job_counts counts{
+                    count("queued"),
+                    count("active"),
+                    count("succeeded"),
+                    count("failed"),
+                    count("cancelled")};
+                db.exec("COMMIT");
+                return counts;
+            } catch (...) {
+                db.exec("ROLLBACK");
+                throw;
+            }
         };
         co_return co_await read(std::move(op));
     }
@@ -371,16 +397,9 @@ public:
 
     net::awaitable<result<job>> cancel_job(std::string id, unix_ms now) override {
         auto op = [=](write_txn& txn) -> result<job> {
-            auto j = load_job(txn.db(), id);
+            auto j = job_for_move(txn.db(), id, job_state::queued, job_state::active, "cancelled");
             if (!j) {
-                return job_not_found(id);
-            }
-            if (j->state != job_state::queued && j->state != job_state::active) {
-                return fail(
-                    errc::invalid_transition,
-                    std::string("job ") + id + " is " + to_string(j->state) +
-                        " and cannot be cancelled"
-                );
+                return j.error();
             }
             // An active job keeps its lease token: its worker's next heartbeat is told.
             txn.db()
@@ -408,16 +427,9 @@ public:
 
     net::awaitable<result<job>> retry_job(std::string id, unix_ms now) override {
         auto op = [=](write_txn& txn) -> result<job> {
-            auto j = load_job(txn.db(), id);
+            auto j = job_for_move(txn.db(), id, job_state::failed, job_state::cancelled, "retried");
             if (!j) {
-                return job_not_found(id);
-            }
-            if (j->state != job_state::failed && j->state != job_state::cancelled) {
-                return fail(
-                    errc::invalid_transition,
-                    std::string("job ") + id + " is " + to_string(j->state) +
-                        " and cannot be retried"
-                );
+                return j.error();
             }
             txn.db()
                 .prepare(
