@@ -23,5 +23,5 @@ ctest --preset asan -j "$jobs"
 
 step "TSan build + concurrent core tests"
 cmake --preset tsan >/dev/null
-cmake --build build/tsan -j "$jobs" --target store_test jobs_test conclave
-ctest --preset tsan -j "$jobs" -R 'StoreContract|EngineTest|Backoff'
+cmake --build build/tsan -j "$jobs" --target store_test jobs_test events_test conclave
+ctest --preset tsan -j "$jobs" -R 'StoreContract|GroupCommit|EngineTest|Backoff|HubTest'

@@ -80,6 +80,7 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
              "engine",
              "types",
              "queues",
+             "stream",
              "log_level",
              "default_provider",
              "providers",
@@ -175,6 +176,30 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
             }
             config.types.push_back(std::move(o));
         }
+    }
+    if (const auto* stream = root["stream"].as_table()) {
+        if (auto e = check_keys(*stream, "stream.", {"heartbeat_s", "queue_bytes", "max_topics"})) {
+            return e;
+        }
+        double heartbeat_s = static_cast<double>(config.stream.heartbeat.count()) / 1000;
+        if (auto e = read_value(*stream, "heartbeat_s", "stream.", heartbeat_s)) {
+            return e;
+        }
+        if (auto e = read_value(*stream, "queue_bytes", "stream.", config.stream.queue_bytes)) {
+            return e;
+        }
+        if (auto e = read_value(*stream, "max_topics", "stream.", config.stream.max_topics)) {
+            return e;
+        }
+        if (!(heartbeat_s >= 0.05 && heartbeat_s <= 3600) || config.stream.queue_bytes < 4096 ||
+            config.stream.max_topics < 1) {
+            return bad(
+                "config: [stream] heartbeat_s must be 0.05-3600, queue_bytes at least 4096, "
+                "max_topics at least 1"
+            );
+        }
+        config.stream.heartbeat =
+            std::chrono::milliseconds(static_cast<std::int64_t>(heartbeat_s * 1000));
     }
     if (const auto* queues = root["queues"].as_table()) {
         for (const auto& [name, node] : *queues) {

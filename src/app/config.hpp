@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "jobs/engine.hpp"
 #include "jobs/registry.hpp"
+#include "stream/sse.hpp"
 
 namespace conclave::app {
 
@@ -26,6 +27,7 @@ struct app_config {
     std::string log_level = "info";
     std::size_t max_body_bytes = 1 << 20;
     jobs::engine_options engine;
+    stream::stream_options stream;
     std::vector<type_override> types;
     std::vector<std::pair<std::string, int>> queue_limits;
 };

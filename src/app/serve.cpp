@@ -9,9 +9,11 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "core/logging.hpp"
+#include "events/hub.hpp"
 #include "http/api_jobs.hpp"
 #include "http/server.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "stream/sse.hpp"
 
 namespace conclave::app {
 
@@ -43,12 +45,19 @@ int serve(const app_config& config) {
         log->error("cannot open the store {}: {}", config.db, e.what());
         return 1;
     }
+    events::hub hub;
+    db->set_commit_listener([&hub](const std::vector<store::event>& committed) {
+        hub.publish(committed);
+    });
     system_clock clk;
     jobs::engine engine(*db, *types, clk, config.engine);
     std::atomic<bool> ready{false};
     std::atomic<bool> start_failed{false};
     http::router routes;
     http::add_health_routes(routes, ready);
+    stream::add_sse_routes(
+        routes, hub, engine, config.stream
+    );  // before the JSON routes it shadows
     http::add_job_routes(routes, engine);
     http::server server(
         ioc,

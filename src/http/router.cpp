@@ -38,14 +38,16 @@ std::optional<std::string> request_context::query(std::string_view name) const {
     return std::string((*it).value);
 }
 
-void router::add(bhttp::verb method, std::string pattern, route_handler handler) {
-    routes_.push_back(route{method, split_pattern(pattern), std::move(handler)});
+void router::add(
+    bhttp::verb method, std::string pattern, route_handler handler, std::string accept
+) {
+    routes_.push_back(route{method, split_pattern(pattern), std::move(handler), std::move(accept)});
 }
 
-net::awaitable<response> router::handle(const request& req) const {
+net::awaitable<routed> router::handle(const request& req) const {
     auto parsed = boost::urls::parse_origin_form(req.target());
     if (!parsed) {
-        co_return error_response(fail(errc::bad_request, "malformed request target"));
+        co_return routed{error_response(fail(errc::bad_request, "malformed request target")), {}};
     }
     std::vector<std::string> segments;
     for (auto seg : parsed->segments()) {
@@ -72,24 +74,29 @@ net::awaitable<response> router::handle(const request& req) const {
         if (r.method != req.method()) {
             continue;
         }
-        request_context ctx{req, *parsed, std::move(params)};
+        if (!r.accept.empty() &&
+            req[bhttp::field::accept].find(r.accept) == std::string_view::npos) {
+            continue;
+        }
+        request_context ctx{req, *parsed, std::move(params), {}};
         try {
-            co_return co_await r.handler(ctx);
+            auto res = co_await r.handler(ctx);
+            co_return routed{std::move(res), std::move(ctx.stream)};
         } catch (const std::exception& e) {
             logger("http")->error(
                 "{} {}: {}", std::string(req.method_string()), std::string(req.target()), e.what()
             );
         }
-        co_return error_response(fail(errc::internal, "internal error"));
+        co_return routed{error_response(fail(errc::internal, "internal error")), {}};
     }
-    if (path_matched) {
-        co_return error_response(fail(
-            errc::method_not_allowed,
-            "method " + std::string(req.method_string()) + " is not allowed on " +
-                std::string(parsed->path())
-        ));
-    }
-    co_return error_response(fail(errc::not_found, "no route for " + std::string(parsed->path())));
+    const auto path = std::string(parsed->path());
+    auto err = path_matched
+                   ? fail(
+                         errc::method_not_allowed,
+                         "method " + std::string(req.method_string()) + " is not allowed on " + path
+                     )
+                   : fail(errc::not_found, "no route for " + path);
+    co_return routed{error_response(err), {}};
 }
 
 }  // namespace conclave::http

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/url/url_view.hpp>
 
 #include "core/asio.hpp"
@@ -18,10 +19,15 @@
 
 namespace conclave::http {
 
+// Takes over the connection to stream a response of its own (SSE); the connection closes
+// when it returns.
+using stream_handler = std::function<net::awaitable<void>(boost::beast::tcp_stream& stream)>;
+
 struct request_context {
     const request& req;
     boost::urls::url_view url;
     std::vector<std::string> params;  // the {…} captures, in order
+    stream_handler stream;            // set by a handler that streams instead of replying
 
     // The decoded value of query parameter `name`, if present.
     std::optional<std::string> query(std::string_view name) const;
@@ -29,16 +35,27 @@ struct request_context {
 
 using route_handler = std::function<net::awaitable<response>(request_context&)>;
 
+// What a request gets: a response, or a stream handler that takes over the connection.
+struct routed {
+    response res;
+    stream_handler stream;
+};
+
 class router {
 public:
-    void add(bhttp::verb method, std::string pattern, route_handler handler);
-    net::awaitable<response> handle(const request& req) const;
+    // `accept`, when not empty, restricts the route to requests whose Accept header names that
+    // media type (e.g. "text/event-stream"); other requests fall through to later routes.
+    void add(
+        bhttp::verb method, std::string pattern, route_handler handler, std::string accept = {}
+    );
+    net::awaitable<routed> handle(const request& req) const;
 
 private:
     struct route {
         bhttp::verb method;
         std::vector<std::string> segments;
         route_handler handler;
+        std::string accept;
     };
     std::vector<route> routes_;
 };

@@ -126,9 +126,15 @@ net::awaitable<void> run_session(
         }
         request req = parser.release();
         const bool keep_alive = req.keep_alive();
-        response res = co_await routes.handle(req);
-        res.version(req.version());
-        if (!co_await send(stream, std::move(res), keep_alive, options.idle_timeout)) {
+        routed reply = co_await routes.handle(req);
+        if (reply.stream) {
+            // The handler streams its own response; the connection ends with it.
+            stream.expires_never();
+            co_await reply.stream(stream);
+            break;
+        }
+        reply.res.version(req.version());
+        if (!co_await send(stream, std::move(reply.res), keep_alive, options.idle_timeout)) {
             break;
         }
     }

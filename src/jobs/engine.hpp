@@ -22,8 +22,8 @@
 #include "core/asio.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "core/wakeup.hpp"
 #include "jobs/registry.hpp"
-#include "jobs/wakeup.hpp"
 #include "store/store.hpp"
 
 namespace conclave::jobs {

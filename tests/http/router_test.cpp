@@ -16,7 +16,8 @@ response call(const router& r, bhttp::verb method, const std::string& target) {
     response out;
     test::run_coro([&](auto&) -> net::awaitable<void> {
         request req{method, target, 11};
-        out = co_await r.handle(req);
+        auto reply = co_await r.handle(req);
+        out = std::move(reply.res);
     });
     return out;
 }

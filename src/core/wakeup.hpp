@@ -1,4 +1,4 @@
-// jobs/wakeup.hpp: wakes coroutines waiting for "something may have changed" (new jobs, a
+// core/wakeup.hpp: wakes coroutines waiting for "something may have changed" (new jobs, a
 // free worker slot), so idle workers and long-polling claims never poll tightly.
 //
 // Usage: read generation(), try the work, and if there was none, wait(seen, timeout): the wait
@@ -17,7 +17,7 @@
 
 #include "core/asio.hpp"
 
-namespace conclave::jobs {
+namespace conclave {
 
 class wakeup {
 public:
@@ -31,4 +31,4 @@ private:
     std::vector<std::shared_ptr<net::steady_timer>> waiters_;
 };
 
-}  // namespace conclave::jobs
+}  // namespace conclave

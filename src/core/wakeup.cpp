@@ -1,4 +1,4 @@
-#include "jobs/wakeup.hpp"
+#include "core/wakeup.hpp"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 
-namespace conclave::jobs {
+namespace conclave {
 
 std::uint64_t wakeup::generation() const {
     std::lock_guard lock(mutex_);
@@ -39,4 +39,4 @@ void wakeup::notify_all() {
     }
 }
 
-}  // namespace conclave::jobs
+}  // namespace conclave

@@ -1,0 +1,116 @@
+#include "events/hub.hpp"
+
+#include <algorithm>
+
+#include <boost/json.hpp>
+
+#include "store/records_json.hpp"
+
+namespace conclave::events {
+
+frame_ptr make_frame(const store::event& e) {
+    auto f = std::make_shared<frame>();
+    f->topic = e.topic;
+    f->offset = e.offset;
+    f->type = e.type;
+    f->sse_body =
+        "event: " + e.type + "\ndata: " + boost::json::serialize(store::to_json(e)) + "\n\n";
+    return f;
+}
+
+hub::hub(hub_options options) : options_(options) {}
+
+void hub::publish(const std::vector<store::event>& events) {
+    // Serialize outside the lock; deliver inside it, so that subscribe() sees each event either
+    // in the ring or live, never neither.
+    std::vector<frame_ptr> frames;
+    frames.reserve(events.size());
+    for (const auto& e : events) {
+        frames.push_back(make_frame(e));
+    }
+    std::lock_guard lock(mutex_);
+    for (const auto& f : frames) {
+        auto [it, inserted] = topics_.try_emplace(f->topic);
+        auto& state = it->second;
+        if (inserted) {
+            mark_idle(it->first, state);
+        } else if (state.idle) {
+            idle_.splice(idle_.end(), idle_, state.idle_pos);  // most recently active
+        }
+        if (!state.ring.empty() && state.ring.back()->offset + 1 != f->offset) {
+            state.ring.clear();  // not consecutive (the hub missed events): start over
+        }
+        state.ring.push_back(f);
+        if (state.ring.size() > options_.ring_events) {
+            state.ring.erase(state.ring.begin());
+        }
+        for (const auto& weak : state.subscribers) {
+            if (auto sub = weak.lock()) {
+                sub->deliver(f);
+            }
+        }
+    }
+    while (idle_.size() > options_.idle_topics) {
+        topics_.erase(idle_.front());
+        idle_.pop_front();
+    }
+}
+
+hub::joined hub::subscribe(
+    const std::string& topic, std::int64_t after, const std::shared_ptr<subscriber>& sub
+) {
+    std::lock_guard lock(mutex_);
+    auto [it, inserted] = topics_.try_emplace(topic);
+    auto& state = it->second;
+    mark_busy(state);
+    state.subscribers.push_back(sub);
+    ++subscriber_count_;
+    joined out;
+    const auto& ring = state.ring;
+    out.covered = !ring.empty() && ring.front()->offset <= after + 1;
+    for (const auto& f : ring) {
+        if (f->offset > after) {
+            out.backlog.push_back(f);
+        }
+    }
+    return out;
+}
+
+void hub::unsubscribe(const std::string& topic, const subscriber* sub) {
+    std::lock_guard lock(mutex_);
+    auto it = topics_.find(topic);
+    if (it == topics_.end()) {
+        return;
+    }
+    auto& subs = it->second.subscribers;
+    const auto before = subs.size();
+    std::erase_if(subs, [sub](const std::weak_ptr<subscriber>& weak) {
+        auto locked = weak.lock();
+        return !locked || locked.get() == sub;
+    });
+    subscriber_count_ -= std::min(subscriber_count_, before - subs.size());
+    if (subs.empty()) {
+        mark_idle(it->first, it->second);
+    }
+}
+
+std::size_t hub::subscriber_count() const {
+    std::lock_guard lock(mutex_);
+    return subscriber_count_;
+}
+
+void hub::mark_idle(const std::string& topic, topic_state& state) {
+    if (!state.idle && state.subscribers.empty()) {
+        state.idle_pos = idle_.insert(idle_.end(), topic);
+        state.idle = true;
+    }
+}
+
+void hub::mark_busy(topic_state& state) {
+    if (state.idle) {
+        idle_.erase(state.idle_pos);
+        state.idle = false;
+    }
+}
+
+}  // namespace conclave::events

@@ -1,0 +1,110 @@
+#include "events/hub.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "events/cursor.hpp"
+
+namespace conclave::events {
+namespace {
+
+store::event ev(const std::string& topic, std::int64_t offset) {
+    return {topic, offset, "tick", "{}", 1};
+}
+
+struct collector final : subscriber {
+    void deliver(const frame_ptr& f) override {
+        std::lock_guard lock(mutex);
+        offsets.push_back(f->offset);
+    }
+    std::mutex mutex;
+    std::vector<std::int64_t> offsets;
+};
+
+TEST(HubTest, FramesAreSerializedOnceAsSse) {
+    auto f = make_frame({"job:x", 7, "job.started", R"({"attempt":1})", 0});
+    EXPECT_EQ(f->sse_body.rfind("event: job.started\ndata: {", 0), 0U);
+    EXPECT_NE(f->sse_body.find(R"("offset":7)"), std::string::npos);
+    EXPECT_EQ(f->sse_body.substr(f->sse_body.size() - 2), "\n\n");
+}
+
+TEST(HubTest, SubscriberGetsLiveEventsOfItsTopicOnly) {
+    hub h;
+    auto c = std::make_shared<collector>();
+    h.subscribe("a", 0, c);
+    h.publish({ev("a", 1), ev("b", 1), ev("a", 2)});
+    EXPECT_EQ(c->offsets, (std::vector<std::int64_t>{1, 2}));
+    h.unsubscribe("a", c.get());
+    h.publish({ev("a", 3)});
+    EXPECT_EQ(c->offsets.size(), 2U);
+    EXPECT_EQ(h.subscriber_count(), 0U);
+}
+
+TEST(HubTest, RingServesResumesItCovers) {
+    hub h({.ring_events = 4, .idle_topics = 10});
+    h.publish({ev("a", 1), ev("a", 2), ev("a", 3), ev("a", 4), ev("a", 5), ev("a", 6)});
+    auto c = std::make_shared<collector>();
+    auto recent = h.subscribe("a", 3, c);
+    EXPECT_TRUE(recent.covered) << "ring holds 3..6";
+    ASSERT_EQ(recent.backlog.size(), 3U);
+    EXPECT_EQ(recent.backlog.front()->offset, 4);
+    auto old = h.subscribe("a", 1, c);
+    EXPECT_FALSE(old.covered) << "offset 2 left the ring: read the store";
+    auto unknown = h.subscribe("never", 0, c);
+    EXPECT_FALSE(unknown.covered);
+}
+
+TEST(HubTest, IdleTopicsAreForgottenBeyondTheLimit) {
+    hub h({.ring_events = 4, .idle_topics = 2});
+    h.publish({ev("a", 1), ev("b", 1), ev("c", 1)});
+    auto c = std::make_shared<collector>();
+    EXPECT_FALSE(h.subscribe("a", 0, c).covered) << "a was the least recently active";
+    EXPECT_TRUE(h.subscribe("c", 0, c).covered);
+}
+
+// Subscribing while another thread publishes: every event is in the backlog or delivered live.
+TEST(HubTest, ConcurrentSubscribeMissesNothing) {
+    hub h({.ring_events = 100'000, .idle_topics = 10});
+    constexpr int total = 20'000;
+    std::atomic<bool> go{false};
+    std::thread producer([&] {
+        go = true;
+        for (int idx = 1; idx <= total; ++idx) {
+            h.publish({ev("t", idx)});
+        }
+    });
+    while (!go) {
+    }
+    auto c = std::make_shared<collector>();
+    auto joined = h.subscribe("t", 0, c);
+    producer.join();
+    std::vector<std::int64_t> all;
+    for (const auto& f : joined.backlog) {
+        all.push_back(f->offset);
+    }
+    all.insert(all.end(), c->offsets.begin(), c->offsets.end());
+    ASSERT_EQ(all.size(), static_cast<std::size_t>(total));
+    for (int idx = 0; idx < total; ++idx) {
+        ASSERT_EQ(all[idx], idx + 1);
+    }
+}
+
+TEST(CursorTest, RoundTripsAndRejectsGarbage) {
+    const cursor c{{"job:0192-ab", 5}, {"space:acme:runs", 0}};
+    const auto text = format_cursor(c);
+    EXPECT_EQ(text, "job:0192-ab@5,space:acme:runs@0");
+    EXPECT_EQ(parse_cursor(text), c);
+    EXPECT_EQ(parse_cursor("")->size(), 0U);
+    EXPECT_FALSE(parse_cursor("job:x").has_value());
+    EXPECT_FALSE(parse_cursor("job:x@").has_value());
+    EXPECT_FALSE(parse_cursor("job:x@-1").has_value());
+    EXPECT_FALSE(parse_cursor("job:x@1x").has_value());
+    EXPECT_FALSE(parse_cursor("bad topic@1").has_value());
+    EXPECT_FALSE(parse_cursor("a@1,,b@2").has_value());
+}
+
+}  // namespace
+}  // namespace conclave::events

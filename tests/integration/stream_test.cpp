@@ -1,0 +1,287 @@
+// Live SSE streams against the real server: exact resume, end + 204, slow clients, kill -9.
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include "http/client.hpp"
+#include "support/server_process.hpp"
+#include "support/sse_client.hpp"
+#include "support/temp_dir.hpp"
+
+namespace conclave::test {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+std::string write_config(const temp_dir& dir) {
+    const auto path = dir.file("stream.toml");
+    std::ofstream(path) << "[types.produce]\nexecutor = \"remote\"\n[stream]\nheartbeat_s = "
+                           "0.2\nqueue_bytes = 65536\n";
+    return path;
+}
+
+// A remote job that stays active and posts events to its own topic and `topic`.
+class producer {
+public:
+    producer(const std::string& url, const std::string& topic) : client_(url) {
+        auto job = json::parse(
+            client_.post("/v1/jobs", R"({"type":"produce","topics":[")" + topic + R"("]})").body
+        );
+        id_ = std::string(job.at("id").as_string());
+        const auto body =
+            R"({"worker":"p-)" + id_ + R"(","types":["produce"],"max":1,"wait_s":5,"lease_s":600})";
+        for (int attempt = 0; attempt < 10 && token_.empty(); ++attempt) {
+            auto claimed =
+                json::parse(client_.post("/v1/workers/claim", body).body).at("jobs").as_array();
+            for (const auto& c : claimed) {
+                if (c.at("id").as_string() == id_) {
+                    token_ = std::string(c.at("lease_token").as_string());
+                }
+            }
+        }
+        EXPECT_FALSE(token_.empty()) << "claimed the producer job";
+    }
+
+    // Posts `n` events of about `size` bytes each, in batches.
+    void post(int n, std::size_t size = 20) {
+        const std::string pad(size, 'x');
+        for (int sent = 0; sent < n;) {
+            json::array events;
+            for (int idx = 0; idx < 100 && sent < n; ++idx, ++sent) {
+                events.push_back(json::object{
+                    {"type", "tick"}, {"data", json::object{{"n", sent}, {"pad", pad}}}});
+            }
+            auto res = client_.post(
+                "/v1/jobs/" + id_ + "/events",
+                json::serialize(json::object{{"lease_token", token_}, {"events", std::move(events)}}
+                )
+            );
+            ASSERT_EQ(res.status, 201) << res.body;
+        }
+    }
+
+    void complete() {
+        auto res = client_.post(
+            "/v1/jobs/" + id_ + "/complete", R"({"lease_token":")" + token_ + R"(","result":1})"
+        );
+        ASSERT_EQ(res.status, 200) << res.body;
+    }
+
+    const std::string& id() const { return id_; }
+
+private:
+    http::client client_;
+    std::string id_;
+    std::string token_;
+};
+
+std::int64_t offset_of(const sse_event& e) {
+    return json::parse(e.data).at("offset").as_int64();
+}
+
+class StreamTest : public ::testing::Test {
+protected:
+    temp_dir dir_;
+    std::unique_ptr<server_process> server_ = std::make_unique<server_process>(
+        dir_.file("s.db"), std::vector<std::string>{"--config", write_config(dir_)}
+    );
+};
+
+TEST_F(StreamTest, JobStreamReplaysEndsAndReconnectPastTheEndIs204) {
+    http::client c(server_->url());
+    auto job = json::parse(c.post("/v1/jobs", R"({"type":"sleep","payload":{"ms":300}})").body);
+    const auto id = std::string(job.at("id").as_string());
+    auto r = read_sse(server_->url(), {.target = "/v1/jobs/" + id + "/events"});
+    ASSERT_EQ(r.status, 200);
+    ASSERT_EQ(r.events.size(), 4U);
+    EXPECT_EQ(r.events[0].type, "job.queued");
+    EXPECT_EQ(r.events[0].id, "1");
+    EXPECT_EQ(r.events[2].type, "job.succeeded");
+    EXPECT_EQ(r.events[3].type, "end");
+    EXPECT_TRUE(r.events[3].id.empty())
+        << "end carries no id, so Last-Event-ID stays the last offset";
+    EXPECT_TRUE(r.closed_by_server);
+    auto again =
+        read_sse(server_->url(), {.target = "/v1/jobs/" + id + "/events", .last_event_id = "3"});
+    EXPECT_EQ(again.status, 204) << "the browser stops reconnecting";
+    auto tail = read_sse(server_->url(), {.target = "/v1/jobs/" + id + "/events?after=2"});
+    ASSERT_EQ(tail.events.size(), 2U);
+    EXPECT_EQ(tail.events[0].id, "3");
+}
+
+TEST_F(StreamTest, LiveEventsArriveAndHeartbeatsCarryOffsets) {
+    producer p(server_->url(), "space:live");
+    std::thread later([&] {
+        std::this_thread::sleep_for(300ms);
+        p.post(50);
+    });
+    auto r = read_sse(
+        server_->url(),
+        {.target = "/v1/topics/space:live/events?after=2", .max_events = 50, .timeout = 10s}
+    );
+    later.join();
+    ASSERT_EQ(r.events.size(), 50U);
+    for (std::size_t idx = 0; idx < r.events.size(); ++idx) {
+        EXPECT_EQ(offset_of(r.events[idx]), static_cast<std::int64_t>(idx) + 3);
+    }
+    EXPECT_FALSE(r.comments.empty()) << "heartbeats while waiting";
+    EXPECT_NE(r.comments.front().find("space:live="), std::string::npos) << r.comments.front();
+}
+
+// Consumers drop the connection at random points (also mid-event) and resume with
+// Last-Event-ID, ?after= or ?cursor=, while producers write: each sees 1..N exactly once.
+TEST_F(StreamTest, RandomDisconnectsResumeExactly) {
+    const std::string topic = "space:prop";
+    constexpr int producers = 3;
+    constexpr int per_producer = 300;
+    std::vector<std::unique_ptr<producer>> ps;
+    for (int idx = 0; idx < producers; ++idx) {
+        ps.push_back(std::make_unique<producer>(server_->url(), topic));
+    }
+    const std::int64_t total = producers * (1 + 1 + per_producer);  // queued, started, ticks
+    std::vector<std::thread> writers;
+    for (auto& p : ps) {
+        writers.emplace_back([&p] { p->post(per_producer, 200); });
+    }
+    auto consume = [&](int mode, unsigned seed) {
+        std::mt19937 rng(seed);
+        std::uniform_int_distribution<std::size_t> cut(100, 6000);
+        std::vector<std::int64_t> seen;
+        std::int64_t last = 0;
+        std::string cursor;
+        for (int round = 0; round < 500 && last < total; ++round) {
+            sse_request req;
+            req.max_bytes = cut(rng);
+            req.timeout = 5s;
+            if (mode == 0) {
+                req.target = "/v1/topics/" + topic + "/events";
+                req.last_event_id = last > 0 ? std::to_string(last) : "";
+            } else if (mode == 1) {
+                req.target = "/v1/topics/" + topic + "/events?after=" + std::to_string(last);
+            } else {
+                req.target =
+                    "/v1/stream?topics=" + topic + (cursor.empty() ? "" : "&cursor=" + cursor);
+            }
+            auto r = read_sse(server_->url(), req);
+            EXPECT_EQ(r.status, 200);
+            for (const auto& e : r.events) {
+                seen.push_back(offset_of(e));
+                last = seen.back();
+                cursor = e.id;
+            }
+        }
+        return seen;
+    };
+    std::vector<std::vector<std::int64_t>> results(3);
+    std::vector<std::thread> readers;
+    for (int mode = 0; mode < 3; ++mode) {
+        readers.emplace_back([&, mode] {
+            results[mode] = consume(mode, 17U + static_cast<unsigned>(mode));
+        });
+    }
+    for (auto& t : writers) {
+        t.join();
+    }
+    for (auto& t : readers) {
+        t.join();
+    }
+    for (int mode = 0; mode < 3; ++mode) {
+        const auto& seen = results[mode];
+        ASSERT_EQ(seen.size(), static_cast<std::size_t>(total)) << "mode " << mode;
+        for (std::size_t idx = 0; idx < seen.size(); ++idx) {
+            ASSERT_EQ(seen[idx], static_cast<std::int64_t>(idx) + 1)
+                << "mode " << mode << " position " << idx;
+        }
+    }
+}
+
+TEST_F(StreamTest, BadInputIsRefusedClearly) {
+    http::client c(server_->url());
+    auto job = json::parse(c.post("/v1/jobs", R"({"type":"noop"})").body);
+    const auto id = std::string(job.at("id").as_string());
+    EXPECT_EQ(
+        read_sse(server_->url(), {.target = "/v1/jobs/" + id + "/events", .last_event_id = "abc"})
+            .status,
+        400
+    );
+    EXPECT_EQ(
+        read_sse(server_->url(), {.target = "/v1/jobs/" + id + "/events?after=-1"}).status, 400
+    );
+    EXPECT_EQ(
+        read_sse(server_->url(), {.target = "/v1/stream?topics=job:" + id + "&cursor=nonsense"})
+            .status,
+        400
+    );
+    EXPECT_EQ(read_sse(server_->url(), {.target = "/v1/stream?topics=bad%20topic"}).status, 400);
+    EXPECT_EQ(read_sse(server_->url(), {.target = "/v1/stream"}).status, 400);
+    EXPECT_EQ(read_sse(server_->url(), {.target = "/v1/topics/space:never/events"}).status, 404);
+    EXPECT_EQ(
+        read_sse(server_->url(), {.target = "/v1/jobs/0192ffff-0000-7000-8000-000000000000/events"})
+            .status,
+        404
+    );
+    EXPECT_EQ(c.get("/healthz").status, 200);
+}
+
+// A client that never reads does not hold back others, and the server drops it.
+TEST_F(StreamTest, StalledClientDoesNotDelayOthers) {
+    producer p(server_->url(), "space:flood");
+    // The stalled client: connects, asks for the stream, never reads.
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::socket stalled(ioc);
+    stalled.open(boost::asio::ip::tcp::v4());
+    stalled.set_option(boost::asio::socket_base::receive_buffer_size(4096));
+    const auto port =
+        static_cast<unsigned short>(std::stoi(server_->url().substr(server_->url().rfind(':') + 1))
+        );
+    stalled.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    const std::string req =
+        "GET /v1/topics/space:flood/events HTTP/1.1\r\nHost: x\r\nAccept: "
+        "text/event-stream\r\n\r\n";
+    boost::asio::write(stalled, boost::asio::buffer(req));
+    constexpr int events = 3000;  // ~3 MB, far past the 64 KiB queue budget
+    std::thread flood([&] { p.post(events, 1000); });
+    auto r = read_sse(
+        server_->url(),
+        {.target = "/v1/topics/space:flood/events?after=2", .max_events = events, .timeout = 30s}
+    );
+    flood.join();
+    EXPECT_EQ(r.events.size(), static_cast<std::size_t>(events))
+        << "the reading client got everything (status " << r.status << ", closed " << r.closed_by_server << ")";
+    EXPECT_EQ(http::client(server_->url()).get("/healthz").status, 200);
+}
+
+TEST_F(StreamTest, KillNineWhileStreamingThenResumeGapless) {
+    const auto db = dir_.file("s.db");
+    auto p = std::make_unique<producer>(server_->url(), "space:crash");
+    p->post(100);
+    auto first =
+        read_sse(server_->url(), {.target = "/v1/topics/space:crash/events", .max_events = 60});
+    ASSERT_EQ(first.events.size(), 60U);
+    server_->kill_hard();
+    server_ = std::make_unique<server_process>(
+        db, std::vector<std::string>{"--config", write_config(dir_)}
+    );
+    auto rest = read_sse(
+        server_->url(),
+        {.target = "/v1/topics/space:crash/events",
+         .last_event_id = first.events.back().id,
+         .max_events = 42,
+         .timeout = 5s}
+    );
+    ASSERT_EQ(rest.events.size(), 42U) << "102 events in all: queued, started, 100 ticks";
+    EXPECT_EQ(offset_of(rest.events.front()), 61);
+    EXPECT_EQ(offset_of(rest.events.back()), 102);
+}
+
+}  // namespace
+}  // namespace conclave::test
