@@ -13,14 +13,14 @@
 
 #include "app/config.hpp"
 #include "http/client.hpp"
+#include "http/sse_client.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "store/topic.hpp"
 
 namespace conclave::app {
 namespace json = boost::json;
 namespace {
-
-constexpr auto poll_interval = std::chrono::milliseconds(200);
 
 void pretty(std::ostream& out, const json::value& v, int indent = 0) {
     const std::string pad(static_cast<std::size_t>(indent) * 2, ' ');
@@ -99,36 +99,75 @@ std::string brief(const json::value& data) {
     return text;
 }
 
-// Follows the job's events until it ends, printing each; returns the exit code for its end.
-int follow(http::client& c, const std::string& id) {
-    std::int64_t after = 0;
+// Prints one streamed event: time, topic@offset, type and a short form of its data.
+void print_event(const json::value& e, bool tty) {
+    const auto type = json::value_to<std::string>(e.at("type"));
+    const char* mark = "·";
+    if (type == "job.succeeded") {
+        mark = "✔";
+    } else if (type == "job.failed" || type == "job.cancelled") {
+        mark = "✘";
+    }
+    std::cout << "  " << (tty ? mark : "-") << " "
+              << json::value_to<std::string>(e.at("time")).substr(11, 12) << "  "
+              << json::value_to<std::string>(e.at("topic")) << "@" << e.at("offset").as_int64()
+              << "  " << type << "  " << brief(e.at("data")) << std::endl;
+}
+
+// Streams the SSE route `path` from after offset `after`, printing every event once; when the
+// connection drops (a restart, a network blip) it reconnects and resumes from the last id.
+// For a job's topic it returns when the job ends: 0 if it succeeded, 1 otherwise. Other topics
+// stream until interrupted.
+int watch_events(const std::string& server, const std::string& path, std::int64_t after) {
+    constexpr int max_failed_connects = 30;
     const bool tty = isatty(STDOUT_FILENO) != 0;
+    std::string last_id = after > 0 ? std::to_string(after) : "";
+    std::string end_state;
+    int failed_connects = 0;
     for (;;) {
-        auto res = c.get("/v1/jobs/" + id + "/events?after=" + std::to_string(after));
-        if (int rc = check(res)) {
-            return rc;
+        http::sse_request req;
+        req.target = path;
+        req.last_event_id = last_id;
+        req.timeout = std::chrono::hours(24 * 365);
+        req.on_event = [&](const http::sse_event& e) {
+            if (e.type == "end") {
+                end_state = json::value_to<std::string>(json::parse(e.data).at("state"));
+                return false;
+            }
+            print_event(json::parse(e.data), tty);
+            last_id = e.id;
+            return true;
+        };
+        http::sse_result result;
+        try {
+            result = http::read_sse(server, req);
+            failed_connects = 0;
+        } catch (const std::exception& e) {
+            if (++failed_connects > max_failed_connects) {
+                std::cerr << "error: " << e.what() << "\n";
+                return 2;
+            }
+            std::cerr << "  (connection lost; reconnecting from offset "
+                      << (last_id.empty() ? "0" : last_id) << ")\n";
+            std::this_thread::sleep_for(std::chrono::seconds(1));
+            continue;
         }
-        auto page = json::parse(res.body);
-        for (const auto& e : page.at("events").as_array()) {
-            const auto type = json::value_to<std::string>(e.at("type"));
-            const char* mark = type == "job.succeeded"                           ? "✔"
-                               : type == "job.failed" || type == "job.cancelled" ? "✘"
-                                                                                 : "·";
-            if (!tty) {
-                mark = "-";
-            }
-            std::cout << "  " << mark << " "
-                      << json::value_to<std::string>(e.at("time")).substr(11, 12) << "  " << type
-                      << "  " << brief(e.at("data")) << std::endl;
-            if (type == "job.succeeded") {
-                return 0;
-            }
-            if (type == "job.failed" || type == "job.cancelled") {
-                return 1;
-            }
+        if (!end_state.empty()) {
+            return end_state == "succeeded" ? 0 : 1;
         }
-        after = page.at("next_after").as_int64();
-        std::this_thread::sleep_for(poll_interval);
+        if (result.status == 204) {
+            // Already past the end: the job's state decides.
+            http::client c(server);
+            auto job = c.get("/v1/jobs/" + path.substr(path.find("job:") + 4, 36));
+            return job.status == 200 && json::parse(job.body).at("state").as_string() == "succeeded"
+                       ? 0
+                       : 1;
+        }
+        if (result.status != 200) {
+            http::client c(server);
+            return check(c.get(path)) == 0 ? 1 : (result.status == 404 ? 1 : 2);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));  // dropped: resume
     }
 }
 
@@ -188,7 +227,7 @@ int cmd_submit(const std::string& server, const submit_args& args) {
         std::cout << "job " << id << " (" << args.type << ")"
                   << (res.status == 200 ? " already existed" : " submitted")
                   << "; waiting for it to finish\n";
-        const int rc = follow(c, id);
+        const int rc = watch_events(server, "/v1/topics/job:" + id + "/events", 0);
         return print_job(c.get("/v1/jobs/" + id)) == 0 ? rc : 1;
     });
 }
@@ -246,6 +285,15 @@ int cmd_cancel(const std::string& server, const std::string& id) {
 
 int cmd_retry(const std::string& server, const std::string& id) {
     return simple_post(server, "/v1/jobs/" + encode(id) + "/retry");
+}
+
+int cmd_watch(const std::string& server, const std::string& topic, std::int64_t after) {
+    if (!store::is_valid_topic(topic)) {
+        std::cerr << "error: '" << topic
+                  << "' is not a topic name (segments of [A-Za-z0-9_.-] joined by ':')\n";
+        return 2;
+    }
+    return watch_events(server, "/v1/topics/" + topic + "/events", after);
 }
 
 int cmd_migrate(const std::string& db_url) {

@@ -3,6 +3,7 @@
 // (0 success, 1 the server refused or the job failed, 2 usage or connection problems).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -30,6 +31,8 @@ int cmd_jobs(const std::string& server, const list_args& args);
 int cmd_job(const std::string& server, const std::string& id);
 int cmd_cancel(const std::string& server, const std::string& id);
 int cmd_retry(const std::string& server, const std::string& id);
+// Prints a topic's events live from after `after`, reconnecting and resuming by itself.
+int cmd_watch(const std::string& server, const std::string& topic, std::int64_t after);
 int cmd_migrate(const std::string& db_url);
 
 }  // namespace conclave::app

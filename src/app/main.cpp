@@ -60,6 +60,15 @@ int main(int argc, char** argv) {
     auto* retry_cmd = cli.add_subcommand("retry", "re-queue a failed or cancelled job");
     retry_cmd->add_option("id", job_id)->required();
 
+    auto* watch_cmd = cli.add_subcommand(
+        "watch", "print a topic's events live; reconnects and resumes by itself"
+    );
+    std::string watch_topic;
+    std::int64_t watch_after = 0;
+    watch_cmd->add_option("topic", watch_topic, "e.g. job:ID or space:acme:runs")->required();
+    watch_cmd->add_option("--after", watch_after, "start after this offset")
+        ->check(CLI::NonNegativeNumber);
+
     auto* migrate_cmd = cli.add_subcommand("migrate", "apply database migrations and exit");
     std::optional<std::string> migrate_db;
     migrate_cmd->add_option(
@@ -105,6 +114,9 @@ int main(int argc, char** argv) {
     }
     if (*retry_cmd) {
         return cmd_retry(server_url, job_id);
+    }
+    if (*watch_cmd) {
+        return cmd_watch(server_url, watch_topic, watch_after);
     }
     if (*migrate_cmd) {
         auto config = load_config(std::nullopt);

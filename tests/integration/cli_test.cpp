@@ -106,6 +106,30 @@ TEST_F(CliTest, ErrorsAreWordsAndExitCodes) {
         << unreachable.output;
 }
 
+TEST_F(CliTest, WatchPrintsAJobsEventsUntilItEnds) {
+    auto submitted = run_cli(server_.url(), "submit sleep --payload '{\"ms\":400}'");
+    const auto id = first_line(submitted.output);
+    auto watched = run_cli(server_.url(), "watch job:" + id);
+    EXPECT_EQ(watched.exit_code, 0) << watched.output;
+    EXPECT_NE(watched.output.find("job:" + id + "@1  job.queued"), std::string::npos)
+        << watched.output;
+    EXPECT_NE(watched.output.find("job:" + id + "@3  job.succeeded"), std::string::npos)
+        << watched.output;
+    auto from_two = run_cli(server_.url(), "watch job:" + id + " --after 2");
+    EXPECT_EQ(from_two.output.find("job.queued"), std::string::npos) << "resumes after offset 2";
+    EXPECT_NE(from_two.output.find("job.succeeded"), std::string::npos);
+    auto past_end = run_cli(server_.url(), "watch job:" + id + " --after 3");
+    EXPECT_EQ(past_end.exit_code, 0) << "already ended, and it succeeded";
+}
+
+TEST_F(CliTest, WatchRefusesBadTopics) {
+    auto unknown = run_cli(server_.url(), "watch space:nothing");
+    EXPECT_EQ(unknown.exit_code, 1);
+    EXPECT_NE(unknown.output.find("not_found"), std::string::npos) << unknown.output;
+    auto bad = run_cli(server_.url(), "watch 'bad topic'");
+    EXPECT_EQ(bad.exit_code, 2);
+}
+
 TEST(CliMigrateTest, MigrateCreatesTheSchemaOnce) {
     temp_dir dir;
     const auto db = "sqlite:" + dir.file("m/conclave.db");

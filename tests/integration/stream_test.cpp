@@ -12,14 +12,17 @@
 #include <gtest/gtest.h>
 
 #include "http/client.hpp"
+#include "http/sse_client.hpp"
 #include "support/server_process.hpp"
-#include "support/sse_client.hpp"
 #include "support/temp_dir.hpp"
 
 namespace conclave::test {
 namespace {
 
 namespace json = boost::json;
+using http::read_sse;
+using http::sse_event;
+using http::sse_request;
 using namespace std::chrono_literals;
 
 std::string write_config(const temp_dir& dir) {
@@ -256,7 +259,8 @@ TEST_F(StreamTest, StalledClientDoesNotDelayOthers) {
     );
     flood.join();
     EXPECT_EQ(r.events.size(), static_cast<std::size_t>(events))
-        << "the reading client got everything (status " << r.status << ", closed " << r.closed_by_server << ")";
+        << "the reading client got everything (status " << r.status << ", closed "
+        << r.closed_by_server << ")";
     EXPECT_EQ(http::client(server_->url()).get("/healthz").status, 200);
 }
 

@@ -1,4 +1,5 @@
-// tests/support/sse_client.hpp: a blocking Server-Sent Events client for tests.
+// http/sse_client.hpp: a blocking Server-Sent Events client (the CLI's `watch`, tests).
+// It blocks its thread: never use it inside the server.
 #pragma once
 
 #include <chrono>
@@ -7,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace conclave::test {
+namespace conclave::http {
 
 struct sse_event {
     std::string id;
@@ -33,7 +34,7 @@ struct sse_request {
 };
 
 // Connects to `base_url` (http://HOST:PORT) and reads the stream until the server closes it,
-// a limit is reached, or the timeout passes.
+// a limit is reached, or the timeout passes. Throws std::runtime_error when it cannot connect.
 sse_result read_sse(const std::string& base_url, const sse_request& request);
 
-}  // namespace conclave::test
+}  // namespace conclave::http

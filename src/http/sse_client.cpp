@@ -1,4 +1,6 @@
-#include "support/sse_client.hpp"
+#include "http/sse_client.hpp"
+
+#include <stdexcept>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -6,7 +8,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
-namespace conclave::test {
+namespace conclave::http {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
@@ -18,7 +20,13 @@ sse_result read_sse(const std::string& base_url, const sse_request& request) {
     asio::io_context ioc;
     tcp::socket socket(ioc);
     tcp::resolver resolver(ioc);
-    asio::connect(socket, resolver.resolve(host, port));
+    boost::system::error_code connect_error;
+    asio::connect(socket, resolver.resolve(host, port, connect_error), connect_error);
+    if (connect_error) {
+        throw std::runtime_error(
+            "cannot reach conclave at " + base_url + ": " + connect_error.message()
+        );
+    }
     std::string req = "GET " + request.target + " HTTP/1.1\r\nHost: " + host +
                       "\r\nAccept: text/event-stream\r\n";
     if (!request.last_event_id.empty()) {
@@ -120,4 +128,4 @@ sse_result read_sse(const std::string& base_url, const sse_request& request) {
     }
 }
 
-}  // namespace conclave::test
+}  // namespace conclave::http
