@@ -5,3 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -srm)"
 build/release/bin/jobs_bench "$@"
+echo
+ulimit -n 65536 2>/dev/null || true
+build/release/bin/fanout_bench

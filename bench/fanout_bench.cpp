@@ -1,0 +1,246 @@
+// Event fan-out over SSE: N concurrent subscribers spread over T topics on one server.
+// Reports server memory per idle connection, event deliveries per second, and the latency from
+// an event's commit (its `time`, set by the store's writer) to a subscriber reading it.
+// The load client is one Asio thread; see bench/README.md.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include "http/client.hpp"
+#include "support/server_process.hpp"
+#include "support/temp_dir.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+long status_kib(pid_t pid, const std::string& field) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind(field + ":", 0) == 0) {
+            return std::stol(line.substr(field.size() + 1));
+        }
+    }
+    return -1;
+}
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch()
+    )
+        .count();
+}
+
+// Milliseconds since midnight UTC of an RFC 3339 time "….THH:MM:SS.mmmZ".
+std::int64_t ms_of_day(std::string_view t) {
+    const auto at = t.find('T');
+    auto num = [&](std::size_t pos, std::size_t len) {
+        return std::stoll(std::string(t.substr(at + pos, len)));
+    };
+    return ((num(1, 2) * 60 + num(4, 2)) * 60 + num(7, 2)) * 1000 + num(10, 3);
+}
+
+struct stats {
+    std::atomic<std::int64_t> delivered{0};
+    std::vector<std::int64_t> latencies;  // touched by the client thread only
+    bool record = false;
+};
+
+// One SSE subscriber: counts events and samples commit→read latency.
+class subscriber : public std::enable_shared_from_this<subscriber> {
+public:
+    subscriber(asio::io_context& ioc, stats& s) : socket_(ioc), stats_(s) {}
+
+    void start(const tcp::endpoint& ep, const std::string& topic) {
+        request_ =
+            "GET /v1/topics/" + topic +
+            "/events?after=1000000000 HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n";
+        socket_.async_connect(ep, [self = shared_from_this()](boost::system::error_code ec) {
+            if (ec) {
+                return;
+            }
+            asio::async_write(
+                self->socket_,
+                asio::buffer(self->request_),
+                [self](boost::system::error_code wec, std::size_t) {
+                    if (!wec) {
+                        self->read();
+                    }
+                }
+            );
+        });
+    }
+
+private:
+    void read() {
+        socket_.async_read_some(
+            asio::buffer(chunk_),
+            [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                if (ec) {
+                    return;
+                }
+                self->parse(n);
+                self->read();
+            }
+        );
+    }
+
+    void parse(std::size_t n) {
+        buffer_.append(chunk_.data(), n);
+        std::size_t end;
+        while ((end = buffer_.find("\n\n")) != std::string::npos) {
+            const auto frame = std::string_view(buffer_).substr(0, end);
+            const auto t = frame.find("\"time\":\"");
+            if (frame.find("\nevent: tick") != std::string_view::npos &&
+                t != std::string_view::npos) {
+                stats_.delivered.fetch_add(1, std::memory_order_relaxed);
+                if (stats_.record) {
+                    const auto sent = ms_of_day(frame.substr(t + 8, 24));
+                    stats_.latencies.push_back((now_ms() % 86'400'000) - sent);
+                }
+            }
+            buffer_.erase(0, end + 2);
+        }
+    }
+
+    tcp::socket socket_;
+    stats& stats_;
+    std::string request_;
+    std::string buffer_;
+    std::array<char, 8192> chunk_{};
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace conclave;
+    CLI::App cli{"Conclave SSE fan-out benchmark"};
+    int subscribers = 10'000;
+    int topics = 10;
+    int events_per_topic = 200;
+    cli.add_option("--subscribers", subscribers);
+    cli.add_option("--topics", topics);
+    cli.add_option("--events", events_per_topic, "events posted per topic");
+    CLI11_PARSE(cli, argc, argv);
+
+    test::temp_dir dir;
+    const auto config = dir.file("fanout.toml");
+    std::ofstream(config) << "[types.produce]\nexecutor = \"remote\"\n";
+    test::server_process server(dir.file("fanout.db"), {"--config", config});
+    http::client c(server.url());
+
+    // One producer job per topic, claimed by a "worker" that posts its events.
+    std::vector<std::pair<std::string, std::string>> producers;  // job id, lease token
+    for (int t = 0; t < topics; ++t) {
+        auto job =
+            json::parse(c.post(
+                             "/v1/jobs",
+                             R"({"type":"produce","topics":["fan:)" + std::to_string(t) + R"("]})"
+            )
+                            .body);
+        auto claimed =
+            json::parse(c.post(
+                             "/v1/workers/claim",
+                             R"({"worker":"bench","types":["produce"],"wait_s":5,"lease_s":3600})"
+            )
+                            .body);
+        producers.emplace_back(
+            std::string(job.at("id").as_string()),
+            std::string(claimed.at("jobs").at(0).at("lease_token").as_string())
+        );
+    }
+
+    const long rss_before = status_kib(server.pid(), "VmRSS");
+    asio::io_context ioc;
+    stats s;
+    const auto port =
+        static_cast<unsigned short>(std::stoi(server.url().substr(server.url().rfind(':') + 1)));
+    const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port);
+    std::vector<std::shared_ptr<subscriber>> subs;
+    for (int idx = 0; idx < subscribers; ++idx) {
+        subs.push_back(std::make_shared<subscriber>(ioc, s));
+        subs.back()->start(ep, "fan:" + std::to_string(idx % topics));
+    }
+    std::thread client_thread([&] { ioc.run(); });
+    std::this_thread::sleep_for(3s);  // all connected and idle
+    const long rss_idle = status_kib(server.pid(), "VmRSS");
+    std::printf(
+        "subscribers %d on %d topics: server RSS %.1f MiB -> %.1f MiB, %.1f KiB per idle "
+        "connection\n",
+        subscribers,
+        topics,
+        rss_before / 1024.0,
+        rss_idle / 1024.0,
+        static_cast<double>(rss_idle - rss_before) / subscribers
+    );
+
+    s.record = true;
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> posters;
+    for (const auto& [id, token] : producers) {
+        posters.emplace_back([&, id = id, token = token] {
+            http::client pc(server.url());
+            for (int sent = 0; sent < events_per_topic; sent += 10) {
+                json::array events;
+                for (int k = 0; k < 10; ++k) {
+                    events.push_back(json::object{
+                        {"type", "tick"}, {"data", json::object{{"n", sent + k}}}});
+                }
+                pc.post(
+                    "/v1/jobs/" + id + "/events",
+                    json::serialize(json::object{
+                        {"lease_token", token}, {"events", std::move(events)}})
+                );
+            }
+        });
+    }
+    for (auto& p : posters) {
+        p.join();
+    }
+    const std::int64_t expected = static_cast<std::int64_t>(events_per_topic) * subscribers;
+    while (s.delivered.load() < expected && std::chrono::steady_clock::now() - start < 120s) {
+        std::this_thread::sleep_for(5ms);
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ioc.stop();
+    client_thread.join();
+    auto& lat = s.latencies;
+    std::sort(lat.begin(), lat.end());
+    auto pct = [&](double p) {
+        return lat.empty()
+                   ? 0.0
+                   : static_cast<double>(
+                         lat[static_cast<std::size_t>(p * static_cast<double>(lat.size() - 1))]
+                     );
+    };
+    std::printf(
+        "%lld of %lld deliveries in %.2f s: %.0f deliveries/s; commit->client p50 %.0f ms, p99 "
+        "%.0f ms, max %.0f ms\n",
+        static_cast<long long>(s.delivered.load()),
+        static_cast<long long>(expected),
+        secs,
+        static_cast<double>(s.delivered.load()) / secs,
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    std::printf("server peak RSS %.1f MiB\n", status_kib(server.pid(), "VmHWM") / 1024.0);
+    return s.delivered.load() == expected ? 0 : 1;
+}
