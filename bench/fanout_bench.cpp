@@ -70,7 +70,7 @@ public:
     void start(const tcp::endpoint& ep, const std::string& topic) {
         request_ =
             "GET /v1/topics/" + topic +
-            "/events?after=1000000000 HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n";
+            "/events?after=2 HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n";
         socket_.async_connect(ep, [self = shared_from_this()](boost::system::error_code ec) {
             if (ec) {
                 return;
