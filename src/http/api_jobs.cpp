@@ -82,6 +82,14 @@ std::string member_text(const json::value& body, const char* name, const char* f
     return v ? json::serialize(*v) : fallback;
 }
 
+json::value events_body(const std::vector<store::event>& list) {
+    json::array items;
+    for (const auto& e : list) {
+        items.push_back(store::to_json(e));
+    }
+    return json::object{{"events", std::move(items)}};
+}
+
 json::value events_page(const std::vector<store::event>& events, std::int64_t after) {
     json::array items;
     for (const auto& e : events) {
@@ -372,6 +380,28 @@ void add_job_routes(router& routes, jobs::engine& engine) {
         }
     );
 
+    routes.add(
+        verb::post,
+        "/v1/topics/{topic}/events",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            auto body = parse_json_body(ctx.req.body());
+            if (!body) {
+                co_return error_response(body.error());
+            }
+            if (!body->is_object()) {
+                co_return error_response(
+                    fail(errc::bad_request, "expected {type, data} or {events: [...]}")
+                );
+            }
+            auto specs = parse_event_specs(*body);
+            if (!specs) {
+                co_return error_response(specs.error());
+            }
+            auto events = co_await engine.publish(ctx.params[0], std::move(*specs));
+            co_return reply(events, status::created, events_body);
+        }
+    );
+
     // ---- remote workers ----
 
     routes.add(
@@ -424,13 +454,7 @@ void add_job_routes(router& routes, jobs::engine& engine) {
                 co_return error_response(specs.error());
             }
             auto events = co_await engine.post_events(ctx.params[0], w->token, std::move(*specs));
-            co_return reply(events, status::created, [](const auto& list) {
-                json::array items;
-                for (const auto& e : list) {
-                    items.push_back(store::to_json(e));
-                }
-                return json::object{{"events", std::move(items)}};
-            });
+            co_return reply(events, status::created, events_body);
         }
     );
 

@@ -14,6 +14,7 @@
 #include "jobs/backoff.hpp"
 #include "jobs/submission.hpp"
 #include "store/records_json.hpp"
+#include "store/topic.hpp"
 
 namespace conclave::jobs {
 namespace json = boost::json;
@@ -41,6 +42,24 @@ constexpr std::size_t max_events_per_post = 1000;
 
 std::string error_json(const std::string& code, const std::string& message) {
     return json::serialize(json::object{{"code", code}, {"message", message}});
+}
+
+// Errors for events a worker or an application may not append.
+std::optional<error> check_event_specs(const std::vector<store::event_spec>& events) {
+    if (events.empty() || events.size() > max_events_per_post) {
+        return fail(errc::bad_request, "post 1 to 1000 events at a time");
+    }
+    for (const auto& e : events) {
+        if (e.type.empty() || e.type.size() > max_event_type) {
+            return fail(errc::bad_request, "an event 'type' must be a string of 1-100 characters");
+        }
+        if (e.type.starts_with("job.")) {
+            return fail(
+                errc::bad_request, "event types starting with 'job.' are reserved for the engine"
+            );
+        }
+    }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -514,20 +533,8 @@ net::awaitable<result<store::lease_info>> engine::heartbeat(
 net::awaitable<result<std::vector<store::event>>> engine::post_events(
     std::string id, std::string token, std::vector<store::event_spec> events
 ) {
-    if (events.empty() || events.size() > max_events_per_post) {
-        co_return fail(errc::bad_request, "post 1 to 1000 events at a time");
-    }
-    for (const auto& e : events) {
-        if (e.type.empty() || e.type.size() > max_event_type) {
-            co_return fail(
-                errc::bad_request, "an event 'type' must be a string of 1-100 characters"
-            );
-        }
-        if (e.type.starts_with("job.")) {
-            co_return fail(
-                errc::bad_request, "event types starting with 'job.' are reserved for the engine"
-            );
-        }
+    if (auto invalid = check_event_specs(events)) {
+        co_return *invalid;
     }
     co_return co_await db_.append_job_events(
         std::move(id), std::move(token), std::move(events), clock_.now()
@@ -573,6 +580,26 @@ net::awaitable<result<store::job>> engine::fail_attempt(
         remote_wakeup_.notify_all();
     }
     co_return failed;
+}
+
+net::awaitable<result<std::vector<store::event>>> engine::publish(
+    std::string topic, std::vector<store::event_spec> events
+) {
+    if (!store::is_valid_topic(topic)) {
+        co_return fail(
+            errc::bad_request, "invalid topic name: segments of [A-Za-z0-9_.-] joined by ':'"
+        );
+    }
+    if (topic.starts_with("job:")) {
+        co_return fail(
+            errc::bad_request,
+            "job topics are written by their job's worker (POST /v1/jobs/{id}/events)"
+        );
+    }
+    if (auto invalid = check_event_specs(events)) {
+        co_return *invalid;
+    }
+    co_return co_await db_.append_events(std::move(topic), std::move(events), clock_.now());
 }
 
 net::awaitable<result<std::vector<store::event>>> engine::events(

@@ -133,6 +133,12 @@ public:
         std::string id, std::string token, std::string error_json, bool retryable
     );
 
+    // Appends application events to `topic`. Errors: bad_request (a job topic, reserved or
+    // malformed types, 0 or more than 1000 events).
+    net::awaitable<result<std::vector<store::event>>> publish(
+        std::string topic, std::vector<store::event_spec> events
+    );
+
     net::awaitable<result<std::vector<store::event>>> events(
         std::string topic, std::int64_t after, std::size_t limit
     );

@@ -104,6 +104,12 @@ public:
         std::string id, std::string token, std::vector<event_spec> events, unix_ms now
     ) = 0;
 
+    // Appends application events to `topic` (not a job topic: those are written through
+    // their job). Returns them with their offsets.
+    virtual net::awaitable<std::vector<event>> append_events(
+        std::string topic, std::vector<event_spec> events, unix_ms now
+    ) = 0;
+
     // Records a step result once; a second save of the same key keeps the first and returns it.
     // Errors: not_found, lease_lost.
     virtual net::awaitable<result<step>> save_step(

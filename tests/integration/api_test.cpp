@@ -110,6 +110,33 @@ TEST_F(ApiTest, SubmitRunAndReadEvents) {
     EXPECT_GE(topic.at("events").as_array().size(), 3U);
 }
 
+TEST_F(ApiTest, PublishToAnApplicationTopic) {
+    auto one =
+        post_ok("/v1/topics/space:app:feed/events", R"({"type":"note","data":{"text":"hi"}})");
+    EXPECT_EQ(one.at("events").at(0).at("offset").as_int64(), 1);
+    auto more = post_ok(
+        "/v1/topics/space:app:feed/events", R"({"events":[{"type":"a"},{"type":"b","data":[1]}]})"
+    );
+    EXPECT_EQ(more.at("events").at(1).at("offset").as_int64(), 3);
+    auto page = json::parse(c().get("/v1/topics/space:app:feed/events?after=1").body);
+    ASSERT_EQ(page.at("events").as_array().size(), 2U);
+    EXPECT_EQ(page.at("events").at(1).at("data").at(0).as_int64(), 1);
+    EXPECT_EQ(error_of(c().post("/v1/topics/job:x/events", R"({"type":"a"})"), 400), "bad_request");
+    EXPECT_EQ(
+        error_of(c().post("/v1/topics/space:x/events", R"({"type":"job.succeeded"})"), 400),
+        "bad_request"
+    );
+    EXPECT_EQ(
+        error_of(c().post("/v1/topics/bad%20topic/events", R"({"type":"a"})"), 400), "bad_request"
+    );
+    EXPECT_EQ(
+        error_of(c().post("/v1/topics/space:x/events", R"({"events":[]})"), 400), "bad_request"
+    );
+    EXPECT_EQ(error_of(c().post("/v1/topics/space:x/events", "[1]"), 400), "bad_request");
+    EXPECT_EQ(error_of(c().get("/v1/topics/space:x/events"), 404), "not_found")
+        << "nothing was appended";
+}
+
 TEST_F(ApiTest, IdempotentSubmission) {
     auto first =
         post_ok("/v1/jobs", R"({"type":"noop","payload":{"a":1},"idempotency_key":"idem-1"})", 201);

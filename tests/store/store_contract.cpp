@@ -429,6 +429,17 @@ TEST_P(StoreContract, ExtraTopicsGetTheirOwnGaplessOffsets) {
     });
 }
 
+TEST_P(StoreContract, AppendEventsToAnApplicationTopic) {
+    run_coro([&](auto&) -> net::awaitable<void> {
+        auto first = co_await db().append_events("space:app", event_of("a"), t0);
+        auto second = co_await db().append_events("space:app", event_of("b", R"({"x":1})"), t0 + 1);
+        EXPECT_EQ(first.at(0).offset, 1);
+        EXPECT_EQ(second.at(0).offset, 2);
+        auto types = co_await types_of(db(), "space:app");
+        EXPECT_EQ(types, (std::vector<std::string>{"a", "b"}));
+    });
+}
+
 TEST_P(StoreContract, ListIsNewestFirstAndPaged) {
     run_coro([&](auto&) -> net::awaitable<void> {
         std::vector<store::new_job> specs(5, spec());

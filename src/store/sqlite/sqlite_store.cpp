@@ -540,6 +540,21 @@ public:
         co_return co_await write_result<std::vector<event>>(std::move(op));
     }
 
+    net::awaitable<std::vector<event>> append_events(
+        std::string topic, std::vector<event_spec> events, unix_ms now
+    ) override {
+        auto op = [topic = std::move(topic), events = std::move(events), now](write_txn& txn) {
+            std::vector<event> out;
+            out.reserve(events.size());
+            for (const auto& spec : events) {
+                out.push_back(txn.append(topic, spec.type, spec.data, now));
+            }
+            return out;
+        };
+        auto task = writer_.submit<std::vector<event>>(std::move(op));
+        co_return co_await std::move(task);
+    }
+
     net::awaitable<result<step>> save_step(
         std::string id, std::string token, std::string key, std::string result_text, unix_ms now
     ) override {
