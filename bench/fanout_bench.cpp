@@ -19,6 +19,7 @@
 #include <CLI/CLI.hpp>
 
 #include "http/client.hpp"
+#include "proc_status.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -28,17 +29,6 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
-
-long status_kib(pid_t pid, const std::string& field) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.rfind(field + ":", 0) == 0) {
-            return std::stol(line.substr(field.size() + 1));
-        }
-    }
-    return -1;
-}
 
 std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -129,6 +119,7 @@ private:
 
 int main(int argc, char** argv) {
     using namespace conclave;
+    using bench::status_kib;
     CLI::App cli{"Conclave SSE fan-out benchmark"};
     int subscribers = 10'000;
     int topics = 10;

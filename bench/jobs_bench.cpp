@@ -24,6 +24,7 @@
 
 #include "http/client.hpp"
 #include "jobs/engine.hpp"
+#include "proc_status.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/server_process.hpp"
@@ -155,18 +156,6 @@ void wait_succeeded(const std::string& url, std::int64_t total) {
     while (succeeded_over_http(c) < total) {
         std::this_thread::sleep_for(20ms);
     }
-}
-
-// A field of /proc/PID/status in KiB (VmHWM: peak RSS; RssAnon: heap; RssFile: mapped files).
-long status_kib(pid_t pid, const std::string& field) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.rfind(field + ":", 0) == 0) {
-            return std::stol(line.substr(field.size() + 1));
-        }
-    }
-    return -1;
 }
 
 void row(const std::string& name, std::int64_t jobs, double secs, const latency& lat) {
