@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
@@ -253,8 +254,10 @@ private:
         ended_.insert(topic);
         auto job = co_await engine_.find(topic.substr(4));
         const std::string state = job ? store::to_string(job->state) : "unknown";
-        const auto data = json::serialize(json::object{{"topic", topic}, {"state", state}});
-        co_return co_await write("event: end\ndata: " + data + "\n\n");
+        std::string text = "event: end\ndata: " +
+                           json::serialize(json::object{{"topic", topic}, {"state", state}}) +
+                           "\n\n";
+        co_return co_await write(std::move(text));
     }
 
     std::string heartbeat() const {
@@ -265,13 +268,14 @@ private:
         return line + "\n\n";
     }
 
+    // The position of one of this stream's topics. Frames only ever come from those topics.
     std::int64_t& position(const std::string& topic) {
         for (auto& [name, offset] : positions_) {
             if (name == topic) {
                 return offset;
             }
         }
-        return positions_.emplace_back(topic, 0).second;  // never reached: only our topics arrive
+        throw std::logic_error("sse: frame from a topic this stream does not follow: " + topic);
     }
 
     net::awaitable<bool> write(std::string text) {
