@@ -8,3 +8,5 @@ build/release/bin/jobs_bench "$@"
 echo
 ulimit -n 65536 2>/dev/null || true
 build/release/bin/fanout_bench
+echo
+build/release/bin/resume_bench
