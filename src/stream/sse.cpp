@@ -231,23 +231,23 @@ private:
         co_return true;
     }
 
-    // Replays `topic` from the store after its position, page by page.
+    // Replays `topic` from the store after its position, page by page (one write per page).
     net::awaitable<bool> catch_up(const std::string& topic) {
-        for (;;) {
+        while (!ended_.contains(topic)) {
             auto page = co_await engine_.events(topic, position(topic), store_page);
             if (!page || page->empty()) {
                 co_return true;
             }
+            std::vector<events::frame_ptr> frames;
+            frames.reserve(page->size());
             for (const auto& e : *page) {
-                auto f = events::make_frame(e);
-                if (!co_await send(f)) {
-                    co_return false;
-                }
-                if (ended_.contains(topic)) {
-                    co_return true;
-                }
+                frames.push_back(events::make_frame(e));
+            }
+            if (!co_await send_all(frames)) {
+                co_return false;
             }
         }
+        co_return true;
     }
 
     net::awaitable<bool> end(const std::string& topic) {

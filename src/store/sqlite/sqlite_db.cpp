@@ -147,10 +147,6 @@ void connection::set_cache_kib(int kib) {
     exec("PRAGMA cache_size=-" + std::to_string(kib));
 }
 
-std::int64_t connection::changes() const {
-    return sqlite3_changes64(db_);
-}
-
 std::int64_t connection::last_insert_rowid() const {
     return sqlite3_last_insert_rowid(db_);
 }

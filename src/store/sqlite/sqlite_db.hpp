@@ -82,7 +82,6 @@ public:
     query prepare(const char* sql);
     // The page cache's size in KiB (SQLite's default is 2 MiB).
     void set_cache_kib(int kib);
-    std::int64_t changes() const;
     std::int64_t last_insert_rowid() const;
 
 private:
