@@ -1,5 +1,6 @@
 #include "stream/sse.hpp"
 
+#include <algorithm>
 #include <array>
 #include <deque>
 #include <map>
@@ -26,6 +27,7 @@ using http::bhttp::verb;
 
 namespace {
 
+constexpr std::size_t first_store_page = 16;
 constexpr std::size_t store_page = 500;
 
 bool is_terminal_event(std::string_view type) {
@@ -233,8 +235,11 @@ private:
 
     // Replays `topic` from the store after its position, page by page (one write per page).
     net::awaitable<bool> catch_up(const std::string& topic) {
+        // A small first page gets the first event out fast; later pages grow to store_page.
+        std::size_t limit = first_store_page;
         while (!ended_.contains(topic)) {
-            auto page = co_await engine_.events(topic, position(topic), store_page);
+            auto page = co_await engine_.events(topic, position(topic), limit);
+            limit = std::min(limit * 4, store_page);
             if (!page || page->empty()) {
                 co_return true;
             }
