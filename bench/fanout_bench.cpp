@@ -20,6 +20,7 @@
 
 #include "http/client.hpp"
 #include "proc_status.hpp"
+#include "support/producer.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -134,29 +135,15 @@ int main(int argc, char** argv) {
     CLI11_PARSE(cli, argc, argv);
 
     test::temp_dir dir;
-    const auto config = dir.file("fanout.toml");
-    std::ofstream(config) << "[types.produce]\nexecutor = \"remote\"\n";
-    test::server_process server(dir.file("fanout.db"), {"--config", config});
-    http::client c(server.url());
+    test::server_process server(
+        dir.file("fanout.db"), {"--config", test::write_producer_config(dir)}
+    );
 
-    // One producer job per topic, claimed by a "worker" that posts its events.
-    std::vector<std::pair<std::string, std::string>> producers;  // job id, lease token
+    // One producer per topic: a remote job whose "worker" posts events to fan:N.
+    std::vector<std::unique_ptr<test::producer>> producers;
     for (int t = 0; t < topics; ++t) {
-        auto job =
-            json::parse(c.post(
-                             "/v1/jobs",
-                             R"({"type":"produce","topics":["fan:)" + std::to_string(t) + R"("]})"
-            )
-                            .body);
-        auto claimed =
-            json::parse(c.post(
-                             "/v1/workers/claim",
-                             R"({"worker":"bench","types":["produce"],"wait_s":5,"lease_s":3600})"
-            )
-                            .body);
-        producers.emplace_back(
-            std::string(job.at("id").as_string()),
-            std::string(claimed.at("jobs").at(0).at("lease_token").as_string())
+        producers.push_back(
+            std::make_unique<test::producer>(server.url(), "fan:" + std::to_string(t))
         );
     }
 
@@ -187,22 +174,8 @@ int main(int argc, char** argv) {
     s.record = true;
     const auto start = std::chrono::steady_clock::now();
     std::vector<std::thread> posters;
-    for (const auto& [id, token] : producers) {
-        posters.emplace_back([&, id = id, token = token] {
-            http::client pc(server.url());
-            for (int sent = 0; sent < events_per_topic; sent += 10) {
-                json::array events;
-                for (int k = 0; k < 10; ++k) {
-                    events.push_back(json::object{
-                        {"type", "tick"}, {"data", json::object{{"n", sent + k}}}});
-                }
-                pc.post(
-                    "/v1/jobs/" + id + "/events",
-                    json::serialize(json::object{
-                        {"lease_token", token}, {"events", std::move(events)}})
-                );
-            }
-        });
+    for (auto& p : producers) {
+        posters.emplace_back([&p, events_per_topic] { p->post(events_per_topic, 0, 10); });
     }
     for (auto& p : posters) {
         p.join();
@@ -238,18 +211,14 @@ int main(int argc, char** argv) {
     asio::post(ioc, [&s] { s.latencies.clear(); });
     const std::int64_t before_steady = s.delivered.load();
     std::vector<std::thread> steady;
-    for (const auto& [id, token] : producers) {
-        steady.emplace_back([&, id = id, token = token] {
-            http::client pc(server.url());
+    for (auto& p : producers) {
+        steady.emplace_back([&p, steady_rate, steady_seconds] {
             const auto begin = std::chrono::steady_clock::now();
             for (int n = 0; n < steady_rate * steady_seconds; ++n) {
                 std::this_thread::sleep_until(
                     begin + std::chrono::microseconds(1'000'000LL * n / steady_rate)
                 );
-                pc.post(
-                    "/v1/jobs/" + id + "/events",
-                    R"({"lease_token":")" + token + R"(","type":"tick","data":{}})"
-                );
+                p->post(1, 0);
             }
         });
     }

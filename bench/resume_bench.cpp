@@ -11,6 +11,7 @@
 
 #include "http/client.hpp"
 #include "http/sse_client.hpp"
+#include "support/producer.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -68,27 +69,11 @@ int main(int argc, char** argv) {
     CLI11_PARSE(cli, argc, argv);
 
     test::temp_dir dir;
-    const auto config = dir.file("resume.toml");
-    std::ofstream(config) << "[types.produce]\nexecutor = \"remote\"\n";
-    test::server_process server(dir.file("resume.db"), {"--config", config});
-    http::client c(server.url());
-    auto job = json::parse(c.post("/v1/jobs", R"({"type":"produce","topics":["resume:t"]})").body);
-    auto claimed = json::parse(
-        c.post("/v1/workers/claim", R"({"worker":"b","types":["produce"],"wait_s":5})").body
+    test::server_process server(
+        dir.file("resume.db"), {"--config", test::write_producer_config(dir)}
     );
-    const auto id = std::string(job.at("id").as_string());
-    const auto token = std::string(claimed.at("jobs").at(0).at("lease_token").as_string());
-    for (int sent = 0; sent < events; sent += 100) {
-        json::array batch;
-        for (int k = 0; k < 100; ++k) {
-            batch.push_back(json::object{{"type", "tick"}, {"data", json::object{{"n", sent + k}}}}
-            );
-        }
-        c.post(
-            "/v1/jobs/" + id + "/events",
-            json::serialize(json::object{{"lease_token", token}, {"events", std::move(batch)}})
-        );
-    }
+    test::producer p(server.url(), "resume:t");
+    p.post(events, 0);
     const auto last = static_cast<std::int64_t>(events) + 2;  // plus job.queued and job.started
     const auto ring = time_resumes(server.url(), "resume:t", last - 10, resumes);
     const auto store = time_resumes(server.url(), "resume:t", 10, resumes);

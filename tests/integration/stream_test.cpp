@@ -13,6 +13,7 @@
 
 #include "http/client.hpp"
 #include "http/sse_client.hpp"
+#include "support/producer.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -26,66 +27,8 @@ using http::sse_request;
 using namespace std::chrono_literals;
 
 std::string write_config(const temp_dir& dir) {
-    const auto path = dir.file("stream.toml");
-    std::ofstream(path) << "[types.produce]\nexecutor = \"remote\"\n[stream]\nheartbeat_s = "
-                           "0.2\nqueue_bytes = 65536\n";
-    return path;
+    return write_producer_config(dir, "[stream]\nheartbeat_s = 0.2\nqueue_bytes = 65536\n");
 }
-
-// A remote job that stays active and posts events to its own topic and `topic`.
-class producer {
-public:
-    producer(const std::string& url, const std::string& topic) : client_(url) {
-        auto job = json::parse(
-            client_.post("/v1/jobs", R"({"type":"produce","topics":[")" + topic + R"("]})").body
-        );
-        id_ = std::string(job.at("id").as_string());
-        const auto body =
-            R"({"worker":"p-)" + id_ + R"(","types":["produce"],"max":1,"wait_s":5,"lease_s":600})";
-        for (int attempt = 0; attempt < 10 && token_.empty(); ++attempt) {
-            auto claimed =
-                json::parse(client_.post("/v1/workers/claim", body).body).at("jobs").as_array();
-            for (const auto& c : claimed) {
-                if (c.at("id").as_string() == id_) {
-                    token_ = std::string(c.at("lease_token").as_string());
-                }
-            }
-        }
-        EXPECT_FALSE(token_.empty()) << "claimed the producer job";
-    }
-
-    // Posts `n` events of about `size` bytes each, in batches.
-    void post(int n, std::size_t size = 20) {
-        const std::string pad(size, 'x');
-        for (int sent = 0; sent < n;) {
-            json::array events;
-            for (int idx = 0; idx < 100 && sent < n; ++idx, ++sent) {
-                events.push_back(json::object{
-                    {"type", "tick"}, {"data", json::object{{"n", sent}, {"pad", pad}}}});
-            }
-            auto res = client_.post(
-                "/v1/jobs/" + id_ + "/events",
-                json::serialize(json::object{{"lease_token", token_}, {"events", std::move(events)}}
-                )
-            );
-            ASSERT_EQ(res.status, 201) << res.body;
-        }
-    }
-
-    void complete() {
-        auto res = client_.post(
-            "/v1/jobs/" + id_ + "/complete", R"({"lease_token":")" + token_ + R"(","result":1})"
-        );
-        ASSERT_EQ(res.status, 200) << res.body;
-    }
-
-    const std::string& id() const { return id_; }
-
-private:
-    http::client client_;
-    std::string id_;
-    std::string token_;
-};
 
 std::int64_t offset_of(const sse_event& e) {
     return json::parse(e.data).at("offset").as_int64();
