@@ -99,6 +99,10 @@ json::value events_page(const std::vector<store::event>& events, std::int64_t af
     return json::object{{"events", std::move(items)}, {"next_after", next}};
 }
 
+json::value snapshot_body(const jobs::job_snapshot& snap) {
+    return jobs::to_json(snap);
+}
+
 net::awaitable<response> read_topic(
     jobs::engine& engine, const request_context& ctx, std::string topic
 ) {
@@ -355,6 +359,15 @@ void add_job_routes(router& routes, jobs::engine& engine) {
 
     routes.add(
         verb::get,
+        "/v1/jobs/{id}/snapshot",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            auto snap = co_await engine.snapshot(ctx.params[0]);
+            co_return reply(snap, status::ok, snapshot_body);
+        }
+    );
+
+    routes.add(
+        verb::get,
         "/v1/jobs/{id}/events",
         [&engine](request_context& ctx) -> net::awaitable<response> {
             auto job = co_await engine.find(ctx.params[0]);
@@ -453,8 +466,23 @@ void add_job_routes(router& routes, jobs::engine& engine) {
             if (!specs) {
                 co_return error_response(specs.error());
             }
-            auto events = co_await engine.post_events(ctx.params[0], w->token, std::move(*specs));
-            co_return reply(events, status::created, events_body);
+            const auto* flush = w->body.get_object().if_contains("flush");
+            if (flush != nullptr && !flush->is_bool()) {
+                co_return error_response(fail(errc::bad_request, "'flush' must be a boolean"));
+            }
+            auto posted = co_await engine.post_events(
+                ctx.params[0], w->token, std::move(*specs), flush != nullptr && flush->as_bool()
+            );
+            if (!posted) {
+                co_return error_response(posted.error());
+            }
+            // 202: deltas wait in the coalescer (written within its interval, or at the next
+            // write of this job); 201: everything is in the log.
+            auto body = events_body(posted->events);
+            body.as_object()["buffered"] = posted->buffered;
+            co_return json_response(
+                posted->buffered > 0 ? status::accepted : status::created, std::move(body)
+            );
         }
     );
 

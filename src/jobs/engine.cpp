@@ -13,6 +13,7 @@
 #include "core/logging.hpp"
 #include "jobs/backoff.hpp"
 #include "jobs/submission.hpp"
+#include "store/deltas.hpp"
 #include "store/records_json.hpp"
 #include "store/topic.hpp"
 
@@ -64,6 +65,24 @@ std::optional<error> check_event_specs(const std::vector<store::event_spec>& eve
 
 }  // namespace
 
+json::object to_json(const job_snapshot& snap) {
+    json::object parts;
+    for (const auto& [name, text] : snap.parts) {
+        parts[name] = text;
+    }
+    const auto topic = store::job_topic(snap.job.id);
+    return json::object{
+        {"job", store::to_json(snap.job)},
+        {"attempt", snap.attempt},
+        {"parts", std::move(parts)},
+        {"complete", snap.complete},
+        {"topic", topic},
+        {"offset", snap.offset},
+        // Continue with GET …/events?after=offset, or /v1/stream?topics=…&cursor=cursor.
+        {"cursor", topic + "@" + std::to_string(snap.offset)},
+    };
+}
+
 // ---- job_context ----
 
 const store::job& job_context::job() const {
@@ -81,6 +100,7 @@ net::awaitable<std::string> job_context::step(
         co_return found->second;
     }
     std::string value = co_await fn();
+    co_await flush();
     const auto& j = job();
     auto saved = co_await engine_.db_.save_step(
         j.id, j.lease_token, key, std::move(value), engine_.clock_.now()
@@ -93,6 +113,7 @@ net::awaitable<std::string> job_context::step(
 }
 
 net::awaitable<void> job_context::progress(std::string json_text) {
+    co_await flush();
     const auto& j = job();
     auto done = co_await engine_.db_.heartbeat(
         j.id, j.lease_token, engine_.clock_.now(), engine_.options_.lease_ms, std::move(json_text)
@@ -111,6 +132,33 @@ net::awaitable<void> job_context::emit(std::string type, std::string data) {
     }
 }
 
+net::awaitable<void> job_context::delta(std::string part, std::string text, std::string type) {
+    if (!store::is_delta_type(type)) {
+        throw std::invalid_argument("not a delta event type: " + type);
+    }
+    const auto& j = job();
+    if (!deltas_open_) {
+        co_await engine_.deltas_.open(j.id, j.lease_token, j.attempts);
+        deltas_open_ = true;
+    }
+    auto added = co_await engine_.deltas_.add(
+        j.id, j.lease_token, std::move(type), std::move(part), std::move(text)
+    );
+    if (!added) {
+        throw handler_error(to_string(added.error().code), added.error().message, false);
+    }
+}
+
+net::awaitable<void> job_context::flush() {
+    if (!deltas_open_) {
+        co_return;
+    }
+    auto written = co_await engine_.deltas_.flush(job().id);
+    if (!written) {
+        throw handler_error(to_string(written.error().code), written.error().message, false);
+    }
+}
+
 // ---- engine ----
 
 engine::engine(store::store& db, const registry& types, const clock& clk, engine_options options)
@@ -118,7 +166,8 @@ engine::engine(store::store& db, const registry& types, const clock& clk, engine
       types_(types),
       clock_(clk),
       options_(std::move(options)),
-      policy_(default_retry_policy()) {}
+      policy_(default_retry_policy()),
+      deltas_(db, clk, options_.deltas) {}
 
 engine::~engine() {
     stop();
@@ -126,6 +175,7 @@ engine::~engine() {
 
 net::awaitable<void> engine::start(net::any_io_executor exec) {
     exec_ = exec;
+    deltas_.start(exec_);
     auto released = co_await db_.release_owner(options_.node_id, clock_.now(), policy_);
     if (!released.empty()) {
         logger("jobs")->info(
@@ -154,6 +204,7 @@ void engine::stop() {
         return;
     }
     stop_wakeup_.notify_all();
+    deltas_.stop();
     dispatch_wakeup_.notify_all();
     remote_wakeup_.notify_all();
     std::vector<std::shared_ptr<running_job>> running;
@@ -329,6 +380,9 @@ net::awaitable<void> engine::record_outcome(
     running_job& rj, std::string result_text, std::exception_ptr failure
 ) {
     const store::job& j = rj.claimed.job;
+    // The attempt's last deltas go before its outcome (if the lease is gone, so is the outcome).
+    co_await deltas_.flush(j.id);
+    deltas_.forget(j.id);
     const unix_ms now = clock_.now();
     result<store::job> outcome = store::job{};
     if (!failure) {
@@ -525,20 +579,91 @@ net::awaitable<result<std::vector<store::claimed_job>>> engine::claim(remote_cla
 net::awaitable<result<store::lease_info>> engine::heartbeat(
     std::string id, std::string token, std::string progress
 ) {
+    co_await deltas_.flush(id);  // a failure here shows in the heartbeat's own answer
     co_return co_await db_.heartbeat(
         std::move(id), std::move(token), clock_.now(), options_.remote_lease_ms, std::move(progress)
     );
 }
 
-net::awaitable<result<std::vector<store::event>>> engine::post_events(
-    std::string id, std::string token, std::vector<store::event_spec> events
+net::awaitable<result<posted_events>> engine::post_events(
+    std::string id, std::string token, std::vector<store::event_spec> events, bool flush
 ) {
     if (auto invalid = check_event_specs(events)) {
         co_return *invalid;
     }
-    co_return co_await db_.append_job_events(
-        std::move(id), std::move(token), std::move(events), clock_.now()
-    );
+    // Deltas carry {part, text}; the coalescer adds attempt and at.
+    struct delta_text {
+        std::string part, text;
+    };
+    std::vector<std::optional<delta_text>> deltas(events.size());
+    for (std::size_t idx = 0; idx < events.size(); ++idx) {
+        if (!store::is_delta_type(events[idx].type)) {
+            continue;
+        }
+        boost::system::error_code ec;
+        auto data = json::parse(events[idx].data, ec);
+        const auto* obj = ec ? nullptr : data.if_object();
+        const auto* part = obj != nullptr ? obj->if_contains("part") : nullptr;
+        const auto* text = obj != nullptr ? obj->if_contains("text") : nullptr;
+        if (part == nullptr || !part->is_string() || part->as_string().empty() ||
+            part->as_string().size() > store::max_part_length || text == nullptr ||
+            !text->is_string()) {
+            co_return fail(
+                errc::bad_request,
+                "a delta event's data must be {part: string of 1-200 characters, text: string}"
+            );
+        }
+        deltas[idx] = delta_text{std::string(part->as_string()), std::string(text->as_string())};
+    }
+    posted_events out;
+    std::vector<store::event_spec> plain;
+    auto append_plain = [&]() -> net::awaitable<result<void>> {
+        if (plain.empty()) {
+            co_return result<void>{};
+        }
+        auto written = co_await deltas_.flush(id);  // deltas posted before these go first
+        if (!written) {
+            co_return written.error();
+        }
+        auto appended = co_await db_.append_job_events(id, token, std::move(plain), clock_.now());
+        plain.clear();
+        if (!appended) {
+            co_return appended.error();
+        }
+        out.events.insert(out.events.end(), written->begin(), written->end());
+        out.events.insert(out.events.end(), appended->begin(), appended->end());
+        co_return result<void>{};
+    };
+    for (std::size_t idx = 0; idx < events.size(); ++idx) {
+        if (!deltas[idx]) {
+            plain.push_back(std::move(events[idx]));
+            continue;
+        }
+        auto appended = co_await append_plain();
+        if (!appended) {
+            co_return appended.error();
+        }
+        auto added = co_await deltas_.add(
+            id, token, events[idx].type, std::move(deltas[idx]->part), std::move(deltas[idx]->text)
+        );
+        if (!added) {
+            co_return added.error();
+        }
+        ++out.buffered;
+    }
+    auto appended = co_await append_plain();
+    if (!appended) {
+        co_return appended.error();
+    }
+    if (flush && out.buffered > 0) {
+        auto written = co_await deltas_.flush(id);
+        if (!written) {
+            co_return written.error();
+        }
+        out.events.insert(out.events.end(), written->begin(), written->end());
+        out.buffered = 0;
+    }
+    co_return out;
 }
 
 net::awaitable<result<store::step>> engine::save_step(
@@ -547,6 +672,7 @@ net::awaitable<result<store::step>> engine::save_step(
     if (key.empty() || key.size() > max_event_type * 2) {
         co_return fail(errc::bad_request, "a step key must be 1-200 characters");
     }
+    co_await deltas_.flush(id);
     co_return co_await db_.save_step(
         std::move(id), std::move(token), std::move(key), std::move(value), clock_.now()
     );
@@ -559,6 +685,8 @@ net::awaitable<result<std::vector<store::step>>> engine::steps(std::string id) {
 net::awaitable<result<store::job>> engine::complete(
     std::string id, std::string token, std::string result_json
 ) {
+    co_await deltas_.flush(id);
+    deltas_.forget(id);
     co_return co_await db_.complete_job(
         std::move(id), std::move(token), std::move(result_json), clock_.now()
     );
@@ -567,6 +695,8 @@ net::awaitable<result<store::job>> engine::complete(
 net::awaitable<result<store::job>> engine::fail_attempt(
     std::string id, std::string token, std::string error_json_text, bool retryable
 ) {
+    co_await deltas_.flush(id);
+    deltas_.forget(id);
     auto failed = co_await db_.fail_job(
         std::move(id),
         std::move(token),
@@ -606,6 +736,39 @@ net::awaitable<result<std::vector<store::event>>> engine::events(
     std::string topic, std::int64_t after, std::size_t limit
 ) {
     co_return co_await db_.read_events(std::move(topic), after, limit);
+}
+
+net::awaitable<result<job_snapshot>> engine::snapshot(std::string id) {
+    auto job = co_await db_.find_job(id);
+    if (!job) {
+        co_return job.error();
+    }
+    store::parts_fold fold(job->attempts);
+    const auto topic = store::job_topic(id);
+    std::int64_t after = 0;
+    std::int64_t first = 1;
+    for (;;) {
+        auto page = co_await db_.read_events(topic, after, 1000);
+        if (!page || page->empty()) {
+            break;
+        }
+        if (after == 0) {
+            first = page->front().offset;
+        }
+        for (const auto& e : *page) {
+            fold.add(e);
+        }
+        after = page->back().offset;
+    }
+    job_snapshot out{
+        .job = std::move(*job),
+        .attempt = fold.attempt(),
+        .parts = fold.parts(),
+        .offset = fold.offset(),
+        // Retention may have removed the attempt's start and deltas after it.
+        .complete = fold.complete() && (first == 1 || fold.saw_start()),
+    };
+    co_return out;
 }
 
 }  // namespace conclave::jobs

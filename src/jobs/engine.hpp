@@ -23,6 +23,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/wakeup.hpp"
+#include "jobs/delta_coalescer.hpp"
 #include "jobs/registry.hpp"
 #include "store/store.hpp"
 
@@ -37,6 +38,27 @@ struct engine_options {
     unix_ms sweep_interval_ms = 1'000;  // how often expired leases are looked for
     unix_ms timeout_grace_ms = 5'000;   // in-process timeouts fire here first
     unix_ms idle_poll_ms = 500;         // longest idle wait (delayed and backed-off jobs)
+    coalesce_options deltas;            // token deltas: flush every 50 ms or 1 KiB
+};
+
+// A job's state with the text of every part of its current attempt so far (from its deltas),
+// and the offset of its topic to continue from.
+struct job_snapshot {
+    store::job job;
+    int attempt = 0;
+    std::map<std::string, std::string> parts;
+    std::int64_t offset = 0;
+    bool complete = true;  // false: retention removed deltas this text needs
+};
+
+// {job, attempt, parts, complete, topic, offset, cursor}: what GET /v1/jobs/{id}/snapshot
+// answers and what a `reset` carries.
+boost::json::object to_json(const job_snapshot& snap);
+
+// What a worker's POST /v1/jobs/{id}/events did: events appended, deltas buffered.
+struct posted_events {
+    std::vector<store::event> events;
+    std::size_t buffered = 0;
 };
 
 // Thrown by a handler to fail its attempt with a classified error.
@@ -71,12 +93,18 @@ public:
     );
     // Records progress (JSON text) with a `job.progress` event.
     net::awaitable<void> progress(std::string json_text);
-    // Appends a handler event (`type` must not start with "job.").
+    // Appends a handler event (`type` must not start with "job."), after any buffered deltas.
     net::awaitable<void> emit(std::string type, std::string data);
+    // Adds `text` to the growing text `part`; coalesced into `type` events ({attempt, part,
+    // at, text}; the type must be a delta type) every 50 ms or 1 KiB.
+    net::awaitable<void> delta(std::string part, std::string text, std::string type = "delta");
+    // Writes the buffered deltas now.
+    net::awaitable<void> flush();
 
 private:
     engine& engine_;
     std::shared_ptr<running_job> job_;
+    bool deltas_open_ = false;
 };
 
 struct remote_claim {
@@ -119,8 +147,10 @@ public:
     net::awaitable<result<store::lease_info>> heartbeat(
         std::string id, std::string token, std::string progress
     );
-    net::awaitable<result<std::vector<store::event>>> post_events(
-        std::string id, std::string token, std::vector<store::event_spec> events
+    // Events of a delta type ({part, text} data) go through the coalescer; any other event is
+    // appended after the deltas buffered before it. `flush`: write the buffered deltas now.
+    net::awaitable<result<posted_events>> post_events(
+        std::string id, std::string token, std::vector<store::event_spec> events, bool flush = false
     );
     net::awaitable<result<store::step>> save_step(
         std::string id, std::string token, std::string key, std::string value
@@ -142,6 +172,9 @@ public:
     net::awaitable<result<std::vector<store::event>>> events(
         std::string topic, std::int64_t after, std::size_t limit
     );
+
+    // Errors: not_found.
+    net::awaitable<result<job_snapshot>> snapshot(std::string id);
 
     const registry& types() const { return types_; }
     const engine_options& options() const { return options_; }
@@ -177,6 +210,7 @@ private:
     std::atomic<int> loops_{0};
     std::mutex running_mutex_;
     std::map<std::string, std::shared_ptr<running_job>> running_jobs_;
+    delta_coalescer deltas_;
 };
 
 }  // namespace conclave::jobs
