@@ -14,6 +14,7 @@
 #include "http/server.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "stream/sse.hpp"
+#include "stream/ws.hpp"
 
 namespace conclave::app {
 
@@ -55,9 +56,9 @@ int serve(const app_config& config) {
     std::atomic<bool> start_failed{false};
     http::router routes;
     http::add_health_routes(routes, ready);
-    stream::add_sse_routes(
-        routes, hub, engine, config.stream
-    );  // before the JSON routes it shadows
+    // The stream routes go before the JSON routes they shadow.
+    stream::add_sse_routes(routes, hub, engine, config.stream);
+    stream::add_ws_route(routes, hub, engine, config.stream);
     http::add_job_routes(routes, engine);
     http::server server(
         ioc,

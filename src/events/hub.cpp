@@ -8,14 +8,51 @@
 
 namespace conclave::events {
 
-frame_ptr make_frame(const store::event& e) {
+namespace {
+
+frame_ptr build_frame(const store::event& e, std::int64_t first_offset) {
     auto f = std::make_shared<frame>();
     f->topic = e.topic;
     f->offset = e.offset;
+    f->first_offset = first_offset;
     f->type = e.type;
-    f->sse_body =
-        "event: " + e.type + "\ndata: " + boost::json::serialize(store::to_json(e)) + "\n\n";
+    f->time = e.time;
+    auto body = store::to_json(e);
+    if (first_offset != e.offset) {
+        body["first_offset"] = first_offset;
+    }
+    const auto text = boost::json::serialize(body);  // {"topic":…}
+    f->sse_body = "event: " + e.type + "\ndata: " + text + "\n\n";
+    f->ws_body = R"({"op":"event",)" + text.substr(1);
+    if (store::is_delta_type(e.type)) {
+        f->delta = store::parse_delta(e.data);
+    }
     return f;
+}
+
+}  // namespace
+
+frame_ptr make_frame(const store::event& e) {
+    return build_frame(e, e.offset);
+}
+
+frame_ptr merge_deltas(const frame& a, const frame& b) {
+    if (!a.delta || !b.delta || a.topic != b.topic || a.type != b.type ||
+        a.offset + 1 != b.first_offset || a.delta->part != b.delta->part ||
+        a.delta->attempt != b.delta->attempt ||
+        a.delta->at + store::utf16_length(a.delta->text) != b.delta->at) {
+        return nullptr;
+    }
+    store::delta merged = *a.delta;
+    merged.text += b.delta->text;
+    const store::event e{
+        .topic = b.topic,
+        .offset = b.offset,
+        .type = b.type,
+        .data = store::delta_json(merged),
+        .time = b.time,
+    };
+    return build_frame(e, a.first_offset);
 }
 
 hub::hub(hub_options options) : options_(options) {}

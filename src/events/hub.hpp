@@ -11,26 +11,42 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "store/deltas.hpp"
 #include "store/records.hpp"
 
 namespace conclave::events {
 
-// One committed event, serialized once.
+// One committed event, serialized once per wire format.
 struct frame {
     std::string topic;
     std::int64_t offset = 0;
+    // Deltas merged under pressure (merge_deltas) cover offsets first_offset..offset.
+    std::int64_t first_offset = 0;
     std::string type;
     // "event: TYPE\ndata: {topic, offset, type, data, time}\n\n": an SSE frame without its
     // `id:` line (single- and multi-topic streams write different ids).
     std::string sse_body;
+    // {"op":"event", topic, offset, type, data, time}: a WebSocket message.
+    std::string ws_body;
+    // A delta event's content, kept so consecutive deltas can be merged.
+    std::optional<store::delta> delta;
+    unix_ms time = 0;
+
+    std::size_t bytes() const { return sse_body.size() + ws_body.size(); }
 };
 using frame_ptr = std::shared_ptr<const frame>;
 
 frame_ptr make_frame(const store::event& e);
+
+// One frame for deltas `a` then `b` of the same part when b continues a exactly (else null):
+// offsets a.first_offset..b.offset, a's `at`, both texts. A reader that falls behind gets one
+// event instead of many; the skipped offsets are named by `first_offset` in the data.
+frame_ptr merge_deltas(const frame& a, const frame& b);
 
 // Receives frames. deliver() runs on the thread that published (the store's writer): it must
 // be quick and must not block.

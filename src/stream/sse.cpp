@@ -19,6 +19,7 @@
 #include "http/json_body.hpp"
 #include "jobs/engine.hpp"
 #include "store/topic.hpp"
+#include "stream/follower.hpp"
 
 namespace conclave::stream {
 namespace json = boost::json;
@@ -27,59 +28,61 @@ using http::bhttp::verb;
 
 namespace {
 
-constexpr std::size_t first_store_page = 16;
-constexpr std::size_t store_page = 500;
-
-bool is_terminal_event(std::string_view type) {
-    return type == "job.succeeded" || type == "job.failed" || type == "job.cancelled";
-}
-
-// The live side of one connection: frames the hub delivers wait here for the session.
-class sse_subscriber final : public events::subscriber {
+// Writes a follower's output as Server-Sent Events.
+class sse_sink final : public sink {
 public:
-    explicit sse_subscriber(std::size_t budget) : budget_(budget) {}
+    sse_sink(beast::tcp_stream& stream, const stream_options& options, bool multi)
+        : stream_(stream), options_(options), multi_(multi) {}
 
-    void deliver(const events::frame_ptr& f) override {
-        {
-            std::lock_guard lock(mutex_);
-            if (overflowed_) {
-                return;
-            }
-            if (bytes_ + f->sse_body.size() > budget_) {
-                // Past the budget: drop what is queued; the session re-reads from the store
-                // at its own pace, so memory stays bounded and nothing is lost.
-                overflowed_ = true;
-                queue_.clear();
-                bytes_ = 0;
-            } else {
-                bytes_ += f->sse_body.size();
-                queue_.push_back(f);
-                if (queue_.size() > 1) {
-                    return;  // the session was woken by the first frame and takes them all
-                }
-            }
+    void add(const events::frame& f, const events::cursor& positions) override {
+        ids_.push_back(
+            "id: " + (multi_ ? events::format_cursor(positions) : std::to_string(f.offset)) + "\n"
+        );
+        bodies_.push_back(&f.sse_body);
+    }
+
+    net::awaitable<bool> flush() override {
+        if (bodies_.empty()) {
+            co_return true;
         }
-        wake_.notify_all();
+        std::vector<net::const_buffer> buffers;
+        buffers.reserve(bodies_.size() * 2);
+        for (std::size_t idx = 0; idx < bodies_.size(); ++idx) {
+            buffers.push_back(net::buffer(ids_[idx]));
+            buffers.push_back(net::buffer(*bodies_[idx]));
+        }
+        const bool ok = co_await write_buffers(buffers);
+        ids_.clear();
+        bodies_.clear();
+        co_return ok;
     }
 
-    // Everything queued so far; `overflowed` tells that frames were dropped since the last
-    // call (the caller must re-read from the store).
-    std::deque<events::frame_ptr> take(bool& overflowed) {
-        std::lock_guard lock(mutex_);
-        overflowed = std::exchange(overflowed_, false);
-        bytes_ = 0;
-        return std::exchange(queue_, {});
+    net::awaitable<bool> control(std::string op, json::object data) override {
+        // No id: Last-Event-ID stays the last event's.
+        const std::string text = "event: " + op + "\ndata: " + json::serialize(data) + "\n\n";
+        co_return co_await write(text);
     }
 
-    wakeup& wake() { return wake_; }
+    net::awaitable<bool> write(const std::string& text) {
+        std::array<net::const_buffer, 1> buffers{net::buffer(text)};
+        co_return co_await write_buffers(buffers);
+    }
 
 private:
-    const std::size_t budget_;
-    std::mutex mutex_;
-    std::deque<events::frame_ptr> queue_;
-    std::size_t bytes_ = 0;
-    bool overflowed_ = false;
-    wakeup wake_;
+    template <class Buffers>
+    net::awaitable<bool> write_buffers(const Buffers& buffers) {
+        stream_.expires_after(options_.write_timeout);
+        auto [ec, n] =
+            co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
+        co_return !ec;
+    }
+
+    beast::tcp_stream& stream_;
+    const stream_options& options_;
+    bool multi_;
+    // Pending events: the frames' bodies stay alive in the follower's batch until flushed.
+    std::vector<std::string> ids_;
+    std::vector<const std::string*> bodies_;
 };
 
 // One SSE connection over one or more topics.
@@ -91,224 +94,70 @@ public:
         jobs::engine& engine,
         const stream_options& options,
         events::cursor positions,
-        std::set<std::string> job_topics,
         bool multi
     )
         : stream_(stream),
-          hub_(hub),
-          engine_(engine),
           options_(options),
-          positions_(std::move(positions)),
-          job_topics_(std::move(job_topics)),
+          initial_(std::move(positions)),
           multi_(multi),
-          sub_(std::make_shared<sse_subscriber>(options.queue_bytes)) {}
+          out_(stream, options, multi),
+          follower_(hub, engine, options, out_) {}
 
     net::awaitable<void> run() {
         const std::string head =
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
             "X-Accel-Buffering: no\r\nConnection: close\r\nServer: conclave\r\n\r\nretry: " +
             std::to_string(options_.retry.count()) + "\n\n";
-        if (!co_await write(head)) {
-            co_return;
+        if (co_await out_.write(head)) {
+            co_await follow_all();
         }
-        for (const auto& [topic, after] : positions_) {
-            auto joined = hub_.subscribe(topic, after, sub_);
-            if (joined.covered) {
-                if (!co_await send_all(joined.backlog)) {
-                    co_await finish();
-                    co_return;
-                }
-            } else if (!co_await catch_up(topic)) {
-                co_await finish();
-                co_return;
-            }
-        }
-        co_await live();
-        co_await finish();
+        boost::system::error_code ignored;
+        stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
     }
 
 private:
-    net::awaitable<void> live() {
+    net::awaitable<void> follow_all() {
+        for (const auto& [topic, after] : initial_) {
+            if (!co_await follower_.follow(topic, after)) {
+                co_return;
+            }
+        }
         // A job stream is over after its end; a multi-topic stream once every topic has ended.
-        while (ended_.empty() || (multi_ && ended_.size() < positions_.size())) {
-            const auto seen = sub_->wake().generation();
-            bool overflowed = false;
-            auto frames = sub_->take(overflowed);
-            if (overflowed) {
-                // Frames were dropped while this client lagged: replay them from the store.
-                const auto topics = positions_;
-                for (const auto& [topic, offset] : topics) {
-                    if (!ended_.contains(topic) && !co_await catch_up(topic)) {
-                        co_return;
-                    }
-                }
-            }
-            if (!co_await send_all(frames)) {
+        auto over = [&] {
+            const auto ended = follower_.ended().size();
+            return ended > 0 && (!multi_ || ended == initial_.size());
+        };
+        while (!over()) {
+            const auto seen = follower_.queue().wake().generation();
+            bool sent = false;
+            if (!co_await follower_.pump(sent)) {
                 co_return;
             }
-            if (!frames.empty()) {
+            if (sent) {
                 continue;
             }
-            co_await sub_->wake().wait(seen, options_.heartbeat);
-            if (sub_->wake().generation() == seen && !co_await write(heartbeat())) {
+            co_await follower_.queue().wake().wait(seen, options_.heartbeat);
+            if (follower_.queue().wake().generation() == seen &&
+                !co_await out_.write(heartbeat())) {
                 co_return;
             }
         }
-    }
-
-    // Sends `frames` in as few writes as possible (one, unless a gap or an end intervenes):
-    // under a burst a connection costs one syscall per batch, not one per event.
-    template <class Frames>
-    net::awaitable<bool> send_all(const Frames& frames) {
-        std::vector<std::string> ids;
-        std::vector<events::frame_ptr> batch;
-        ids.reserve(frames.size());
-        batch.reserve(frames.size());
-        for (const auto& f : frames) {
-            auto& at = position(f->topic);
-            if (f->offset <= at || ended_.contains(f->topic)) {
-                continue;
-            }
-            if (f->offset > at + 1 ||
-                (job_topics_.contains(f->topic) && is_terminal_event(f->type))) {
-                // A gap (filled from the store) or the job's end: flush, then go one by one.
-                if (!co_await write_batch(ids, batch) || !co_await send(f)) {
-                    co_return false;
-                }
-                continue;
-            }
-            at = f->offset;
-            ids.push_back(
-                "id: " + (multi_ ? events::format_cursor(positions_) : std::to_string(f->offset)) +
-                "\n"
-            );
-            batch.push_back(f);
-        }
-        co_return co_await write_batch(ids, batch);
-    }
-
-    net::awaitable<bool> write_batch(
-        std::vector<std::string>& ids, std::vector<events::frame_ptr>& batch
-    ) {
-        if (batch.empty()) {
-            co_return true;
-        }
-        std::vector<net::const_buffer> buffers;
-        buffers.reserve(batch.size() * 2);
-        for (std::size_t idx = 0; idx < batch.size(); ++idx) {
-            buffers.push_back(net::buffer(ids[idx]));
-            buffers.push_back(net::buffer(batch[idx]->sse_body));
-        }
-        stream_.expires_after(options_.write_timeout);
-        auto [ec, n] =
-            co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
-        ids.clear();
-        batch.clear();
-        co_return !ec;
-    }
-
-    // Sends `f` unless already sent; fills a gap before it from the store.
-    net::awaitable<bool> send(const events::frame_ptr& f) {
-        auto& at = position(f->topic);
-        if (f->offset <= at || ended_.contains(f->topic)) {
-            co_return true;
-        }
-        if (f->offset > at + 1) {
-            co_return co_await catch_up(f->topic);  // the store read includes f
-        }
-        at = f->offset;
-        const std::string id =
-            "id: " + (multi_ ? events::format_cursor(positions_) : std::to_string(f->offset)) +
-            "\n";
-        std::array<net::const_buffer, 2> buffers{net::buffer(id), net::buffer(f->sse_body)};
-        stream_.expires_after(options_.write_timeout);
-        auto [ec, n] =
-            co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
-        if (ec) {
-            co_return false;
-        }
-        if (job_topics_.contains(f->topic) && is_terminal_event(f->type)) {
-            co_return co_await end(f->topic);
-        }
-        co_return true;
-    }
-
-    // Replays `topic` from the store after its position, page by page (one write per page).
-    net::awaitable<bool> catch_up(const std::string& topic) {
-        // A small first page gets the first event out fast; later pages grow to store_page.
-        std::size_t limit = first_store_page;
-        while (!ended_.contains(topic)) {
-            auto page = co_await engine_.events(topic, position(topic), limit);
-            limit = std::min(limit * 4, store_page);
-            if (!page || page->empty()) {
-                co_return true;
-            }
-            std::vector<events::frame_ptr> frames;
-            frames.reserve(page->size());
-            for (const auto& e : *page) {
-                frames.push_back(events::make_frame(e));
-            }
-            if (!co_await send_all(frames)) {
-                co_return false;
-            }
-        }
-        co_return true;
-    }
-
-    net::awaitable<bool> end(const std::string& topic) {
-        ended_.insert(topic);
-        auto job = co_await engine_.find(topic.substr(4));
-        const std::string state = job ? store::to_string(job->state) : "unknown";
-        std::string text = "event: end\ndata: " +
-                           json::serialize(json::object{{"topic", topic}, {"state", state}}) +
-                           "\n\n";
-        co_return co_await write(std::move(text));
     }
 
     std::string heartbeat() const {
         std::string line = ": heartbeat";
-        for (const auto& [topic, offset] : positions_) {
+        for (const auto& [topic, offset] : follower_.positions()) {
             line += " " + topic + "=" + std::to_string(offset);
         }
         return line + "\n\n";
     }
 
-    // The position of one of this stream's topics. Frames only ever come from those topics.
-    std::int64_t& position(const std::string& topic) {
-        for (auto& [name, offset] : positions_) {
-            if (name == topic) {
-                return offset;
-            }
-        }
-        throw std::logic_error("sse: frame from a topic this stream does not follow: " + topic);
-    }
-
-    net::awaitable<bool> write(std::string text) {
-        stream_.expires_after(options_.write_timeout);
-        auto [ec, n] = co_await net::async_write(
-            stream_, net::buffer(text), net::as_tuple(net::use_awaitable)
-        );
-        co_return !ec;
-    }
-
-    net::awaitable<void> finish() {
-        for (const auto& [topic, offset] : positions_) {
-            hub_.unsubscribe(topic, sub_.get());
-        }
-        boost::system::error_code ignored;
-        stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-        co_return;
-    }
-
     beast::tcp_stream& stream_;
-    events::hub& hub_;
-    jobs::engine& engine_;
     const stream_options& options_;
-    events::cursor positions_;
-    std::set<std::string> job_topics_;
-    std::set<std::string> ended_;
+    events::cursor initial_;
     bool multi_;
-    std::shared_ptr<sse_subscriber> sub_;
+    sse_sink out_;
+    follower follower_;
 };
 
 http::response no_content() {
@@ -327,7 +176,7 @@ net::awaitable<http::response> open_stream(
     events::cursor positions,
     bool multi
 ) {
-    std::set<std::string> job_topics;
+    std::size_t job_topics = 0;
     std::size_t ended = 0;
     for (auto& [topic, after] : positions) {
         auto probe = co_await engine.events(topic, after, 1);
@@ -337,22 +186,19 @@ net::awaitable<http::response> open_stream(
         if (!topic.starts_with("job:")) {
             continue;
         }
-        job_topics.insert(topic);
+        ++job_topics;
         auto job = co_await engine.find(topic.substr(4));
         if (job && store::is_terminal(job->state) && probe->empty()) {
             ++ended;
         }
     }
-    if (!job_topics.empty() && ended == positions.size()) {
+    if (job_topics > 0 && ended == positions.size()) {
         co_return no_content();  // nothing more will come: EventSource stops reconnecting
     }
-    ctx.stream = [&hub,
-                  &engine,
-                  &options,
-                  positions = std::move(positions),
-                  job_topics = std::move(job_topics),
-                  multi](beast::tcp_stream& stream) -> net::awaitable<void> {
-        sse_session session(stream, hub, engine, options, positions, job_topics, multi);
+    ctx.stream = [&hub, &engine, &options, positions = std::move(positions), multi](
+                     beast::tcp_stream& stream
+                 ) -> net::awaitable<void> {
+        sse_session session(stream, hub, engine, options, positions, multi);
         co_await session.run();
     };
     co_return http::response{};

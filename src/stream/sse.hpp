@@ -33,7 +33,8 @@ struct stream_options {
     std::chrono::milliseconds heartbeat{15'000};      // comment line carrying each topic's offset
     std::chrono::milliseconds retry{2'000};           // the client's reconnect delay (`retry:`)
     std::size_t queue_bytes = 1 << 20;                // per-connection budget of unsent events
-    std::size_t max_topics = 32;                      // topics per /v1/stream connection
+    std::size_t max_topics = 64;                      // topics per connection (SSE or WS)
+    std::size_t ws_max_message = 64 * 1024;           // larger WebSocket messages: close 1009
     std::chrono::milliseconds write_timeout{30'000};  // a client that stops reading is dropped
 };
 

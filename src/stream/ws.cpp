@@ -1,0 +1,298 @@
+#include "stream/ws.hpp"
+
+#include <deque>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json.hpp>
+
+#include "core/wakeup.hpp"
+#include "http/json_body.hpp"
+#include "jobs/engine.hpp"
+#include "store/topic.hpp"
+#include "stream/follower.hpp"
+
+namespace conclave::stream {
+namespace json = boost::json;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using http::bhttp::verb;
+using namespace std::chrono_literals;
+
+namespace {
+
+using ws_stream = websocket::stream<beast::tcp_stream>;
+
+json::object message(std::string_view op) {
+    return json::object{{"op", op}};
+}
+
+json::object error_message(std::string_view code, std::string_view text) {
+    auto m = message("error");
+    m["code"] = code;
+    m["message"] = text;
+    return m;
+}
+
+// Writes a follower's output as WebSocket text messages, one per event.
+class ws_sink final : public sink {
+public:
+    explicit ws_sink(ws_stream& ws) : ws_(ws) {}
+
+    void add(const events::frame& f, const events::cursor&) override {
+        bodies_.push_back(&f.ws_body);
+    }
+
+    net::awaitable<bool> flush() override {
+        bool ok = true;
+        for (const auto* body : bodies_) {
+            if (ok) {
+                ok = co_await write_text(*body);
+            }
+        }
+        bodies_.clear();
+        co_return ok;
+    }
+
+    net::awaitable<bool> control(std::string op, json::object data) override {
+        auto m = message(op);
+        for (auto& [key, value] : data) {
+            m[key] = std::move(value);
+        }
+        co_return co_await send(m);
+    }
+
+    net::awaitable<bool> send(const json::object& m) {
+        const auto text = json::serialize(m);
+        co_return co_await write_text(text);
+    }
+
+private:
+    net::awaitable<bool> write_text(const std::string& text) {
+        auto [ec, n] =
+            co_await ws_.async_write(net::buffer(text), net::as_tuple(net::use_awaitable));
+        co_return !ec;
+    }
+
+    ws_stream& ws_;
+    std::vector<const std::string*> bodies_;
+};
+
+// One WebSocket connection. A reader coroutine parses client messages into the inbox; the
+// session's own coroutine is the only writer: it runs the commands (so a subscription's replay
+// and the live events of other topics never interleave mid-message) and pumps live events.
+// Both run on the connection's strand.
+class ws_session {
+public:
+    ws_session(
+        beast::tcp_stream stream,
+        events::hub& hub,
+        jobs::engine& engine,
+        const stream_options& options
+    )
+        : ws_(std::move(stream)),
+          engine_(engine),
+          options_(options),
+          out_(ws_),
+          follower_(hub, engine, options, out_) {}
+
+    net::awaitable<void> run(const http::request& req) {
+        beast::get_lowest_layer(ws_).expires_never();  // the WebSocket's own timeouts rule
+        ws_.set_option(websocket::stream_base::timeout{
+            .handshake_timeout = 10s,
+            .idle_timeout = options_.write_timeout,
+            .keep_alive_pings = true,
+        });
+        ws_.read_message_max(options_.ws_max_message);
+        ws_.text(true);
+        auto [ec] = co_await ws_.async_accept(req, net::as_tuple(net::use_awaitable));
+        if (ec) {
+            co_return;
+        }
+        auto exec = co_await net::this_coro::executor;
+        net::co_spawn(exec, read_loop(), [this](std::exception_ptr) {
+            reader_done_ = true;
+            wake().notify_all();
+        });
+        co_await write_loop();
+        // Stop the reader (its read fails once the socket is closed) and wait for it: it uses
+        // this session.
+        boost::system::error_code ignored;
+        beast::get_lowest_layer(ws_).socket().close(ignored);
+        while (!reader_done_) {
+            const auto seen = wake().generation();
+            if (reader_done_) {
+                break;
+            }
+            co_await wake().wait(seen, 100ms);
+        }
+    }
+
+private:
+    wakeup& wake() { return follower_.queue().wake(); }
+
+    net::awaitable<void> read_loop() {
+        for (;;) {
+            beast::flat_buffer buffer;
+            auto [ec, n] = co_await ws_.async_read(buffer, net::as_tuple(net::use_awaitable));
+            if (ec) {
+                // Closed by the client, a timeout, or a message over the limit (Beast closes
+                // with 1009): the session ends.
+                break;
+            }
+            inbox_.push_back(beast::buffers_to_string(buffer.data()));
+            wake().notify_all();
+        }
+        closed_ = true;
+    }
+
+    net::awaitable<void> write_loop() {
+        while (!closed_) {
+            const auto seen = wake().generation();
+            while (!inbox_.empty()) {
+                auto text = std::move(inbox_.front());
+                inbox_.pop_front();
+                if (!co_await handle(text)) {
+                    co_return;
+                }
+            }
+            bool sent = false;
+            if (!co_await follower_.pump(sent)) {
+                co_return;
+            }
+            // An ended job topic is dropped, so it no longer counts against the limit.
+            while (!follower_.ended().empty()) {
+                follower_.unfollow(*follower_.ended().begin());
+            }
+            if (!sent && inbox_.empty() && !closed_) {
+                co_await wake().wait(seen, 1s);
+            }
+        }
+    }
+
+    // Runs one client message. false: the connection is gone.
+    net::awaitable<bool> handle(const std::string& text) {
+        boost::system::error_code ec;
+        auto value = json::parse(text, ec);
+        if (ec || !value.is_object()) {
+            co_return co_await out_.send(
+                error_message("bad_request", "a message must be a JSON object with an 'op'")
+            );
+        }
+        const auto& obj = value.get_object();
+        const auto* id = obj.if_contains("id");
+        auto reply = co_await run_command(obj);
+        if (id != nullptr) {
+            reply["id"] = *id;
+        }
+        if (!co_await out_.send(reply)) {
+            co_return false;
+        }
+        if (reply["op"] == "subscribed") {
+            // The reply goes first; then the replay and, for a job already over, its end.
+            co_return co_await follower_.follow(std::string(obj.at("topic").as_string()), after_);
+        }
+        co_return true;
+    }
+
+    net::awaitable<json::object> run_command(const json::object& obj) {
+        const auto* op = obj.if_contains("op");
+        if (op == nullptr || !op->is_string()) {
+            co_return error_message("bad_request", "a message must be a JSON object with an 'op'");
+        }
+        if (*op == "ping") {
+            co_return message("pong");
+        }
+        if (*op != "subscribe" && *op != "unsubscribe") {
+            co_return error_message(
+                "unknown_op",
+                "unknown op '" + std::string(op->as_string()) +
+                    "' (expected subscribe, unsubscribe or ping)"
+            );
+        }
+        const auto* topic_value = obj.if_contains("topic");
+        if (topic_value == nullptr || !topic_value->is_string() ||
+            !store::is_valid_topic(topic_value->as_string())) {
+            co_return error_message(
+                "bad_request",
+                "'topic' must be a topic name: segments of [A-Za-z0-9_.-] joined by ':', at most "
+                "200 characters"
+            );
+        }
+        const std::string topic(topic_value->as_string());
+        if (*op == "unsubscribe") {
+            if (!follower_.follows(topic)) {
+                co_return error_message("not_subscribed", "not subscribed to " + topic);
+            }
+            follower_.unfollow(topic);
+            auto m = message("unsubscribed");
+            m["topic"] = topic;
+            co_return m;
+        }
+        after_ = 0;
+        if (const auto* after = obj.if_contains("after")) {
+            if (!after->is_int64() || after->as_int64() < 0) {
+                co_return error_message("bad_request", "'after' must be a non-negative integer");
+            }
+            after_ = after->as_int64();
+        }
+        if (follower_.follows(topic)) {
+            co_return error_message("conflict", "already subscribed to " + topic);
+        }
+        if (follower_.positions().size() >= options_.max_topics) {
+            co_return error_message(
+                "too_many_subscriptions",
+                "at most " + std::to_string(options_.max_topics) +
+                    " subscriptions per connection; unsubscribe first"
+            );
+        }
+        auto probe = co_await engine_.events(topic, after_, 1);
+        if (!probe) {
+            co_return error_message(to_string(probe.error().code), probe.error().message);
+        }
+        auto m = message("subscribed");
+        m["topic"] = topic;
+        m["after"] = after_;
+        co_return m;
+    }
+
+    ws_stream ws_;
+    jobs::engine& engine_;
+    const stream_options& options_;
+    ws_sink out_;
+    follower follower_;
+    std::deque<std::string> inbox_;
+    std::int64_t after_ = 0;  // of the subscription run_command just accepted
+    bool closed_ = false;
+    bool reader_done_ = false;
+};
+
+}  // namespace
+
+void add_ws_route(
+    http::router& routes, events::hub& hub, jobs::engine& engine, stream_options options
+) {
+    auto opts = std::make_shared<const stream_options>(options);
+    routes.add(
+        verb::get,
+        "/v1/ws",
+        [&hub, &engine, opts](http::request_context& ctx) -> net::awaitable<http::response> {
+            if (!websocket::is_upgrade(ctx.req)) {
+                co_return http::error_response(fail(
+                    errc::bad_request, "GET /v1/ws is a WebSocket endpoint: send an upgrade request"
+                ));
+            }
+            ctx.stream = [&hub, &engine, opts, req = ctx.req](beast::tcp_stream& stream
+                         ) -> net::awaitable<void> {
+                ws_session session(std::move(stream), hub, engine, *opts);
+                co_await session.run(req);
+            };
+            co_return http::response{};
+        }
+    );
+}
+
+}  // namespace conclave::stream
