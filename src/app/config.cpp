@@ -81,6 +81,7 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
              "types",
              "queues",
              "stream",
+             "retention",
              "log_level",
              "default_provider",
              "providers",
@@ -178,9 +179,22 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
         }
     }
     if (const auto* stream = root["stream"].as_table()) {
-        if (auto e = check_keys(*stream, "stream.", {"heartbeat_s", "queue_bytes", "max_topics"})) {
+        if (auto e = check_keys(
+                *stream,
+                "stream.",
+                {"heartbeat_s", "queue_bytes", "max_topics", "retention_interval_s"}
+            )) {
             return e;
         }
+        double retention_s = static_cast<double>(config.retention_interval.count()) / 1000;
+        if (auto e = read_value(*stream, "retention_interval_s", "stream.", retention_s)) {
+            return e;
+        }
+        if (!(retention_s >= 0.1 && retention_s <= 86400)) {
+            return bad("config: [stream] retention_interval_s must be 0.1-86400");
+        }
+        config.retention_interval =
+            std::chrono::milliseconds(static_cast<std::int64_t>(retention_s * 1000));
         double heartbeat_s = static_cast<double>(config.stream.heartbeat.count()) / 1000;
         if (auto e = read_value(*stream, "heartbeat_s", "stream.", heartbeat_s)) {
             return e;
@@ -200,6 +214,40 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
         }
         config.stream.heartbeat =
             std::chrono::milliseconds(static_cast<std::int64_t>(heartbeat_s * 1000));
+    }
+    if (const auto* node = root.get("retention")) {
+        const auto* rules = node->as_array();
+        if (rules == nullptr) {
+            return bad("config: 'retention' must be an array of tables ([[retention]])");
+        }
+        for (std::size_t idx = 0; idx < rules->size(); ++idx) {
+            const auto* rule = rules->get(idx)->as_table();
+            const std::string where = "retention[" + std::to_string(idx) + "].";
+            if (rule == nullptr) {
+                return bad("config: '" + where + "' must be a table");
+            }
+            if (auto e = check_keys(*rule, where, {"prefix", "max_age_s", "max_events"})) {
+                return e;
+            }
+            events::retention_rule r;
+            std::int64_t max_age_s = 0;
+            for (auto e :
+                 {read_value(*rule, "prefix", where, r.prefix),
+                  read_value(*rule, "max_age_s", where, max_age_s),
+                  read_value(*rule, "max_events", where, r.max_events)}) {
+                if (e) {
+                    return e;
+                }
+            }
+            if (max_age_s < 0 || r.max_events < 0 || (max_age_s == 0 && r.max_events == 0)) {
+                return bad(
+                    "config: '" + where +
+                    "' needs max_age_s and/or max_events, each positive (0 or absent: no limit)"
+                );
+            }
+            r.max_age = std::chrono::seconds(max_age_s);
+            config.retention.push_back(std::move(r));
+        }
     }
     if (const auto* queues = root["queues"].as_table()) {
         for (const auto& [name, node] : *queues) {

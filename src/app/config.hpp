@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "events/retention.hpp"
 #include "jobs/engine.hpp"
 #include "jobs/registry.hpp"
 #include "stream/sse.hpp"
@@ -30,6 +31,8 @@ struct app_config {
     stream::stream_options stream;
     std::vector<type_override> types;
     std::vector<std::pair<std::string, int>> queue_limits;
+    std::vector<events::retention_rule> retention;  // none: every event is kept
+    std::chrono::milliseconds retention_interval{60'000};
 };
 
 // Reads `file` (when given) and the environment over the defaults. Errors: bad_request with

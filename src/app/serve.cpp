@@ -4,12 +4,15 @@
 #include <iostream>
 #include <thread>
 
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 
 #include "core/logging.hpp"
 #include "events/hub.hpp"
+#include "events/retention.hpp"
 #include "http/api_jobs.hpp"
 #include "http/server.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -47,8 +50,13 @@ int serve(const app_config& config) {
         return 1;
     }
     events::hub hub;
-    db->set_commit_listener([&hub](const std::vector<store::event>& committed) {
-        hub.publish(committed);
+    // Fan-out runs on a strand of the I/O threads, not on the store's writer thread: the writer
+    // goes on to its next commit at once, and the strand keeps commits in order. (A subscriber
+    // that joins before a commit reaches the hub reads it from the store and drops the live
+    // copy as a duplicate.)
+    auto fanout = net::make_strand(ioc);
+    db->set_commit_listener([&hub, fanout](const std::vector<store::event>& committed) {
+        net::post(fanout, [&hub, committed] { hub.publish(committed); });
     });
     system_clock clk;
     jobs::engine engine(*db, *types, clk, config.engine);
@@ -73,8 +81,18 @@ int serve(const app_config& config) {
         return 1;
     }
 
+    std::atomic<bool> stopping{false};
     auto startup = [&]() -> net::awaitable<void> {
         co_await engine.start(ioc.get_executor());
+        if (!config.retention.empty()) {
+            net::co_spawn(
+                net::make_strand(ioc),
+                events::retention_loop(
+                    *db, clk, config.retention, config.retention_interval, stopping
+                ),
+                net::detached
+            );
+        }
         server.start();
         ready = true;
         const std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
@@ -104,6 +122,7 @@ int serve(const app_config& config) {
         }
         log->info("shutting down");
         ready = false;
+        stopping = true;
         server.stop();
         engine.stop();
         drain.expires_after(std::chrono::milliseconds(200));

@@ -43,22 +43,20 @@ net::awaitable<void> delta_coalescer::open(std::string id, std::string token, in
     if (!strand_) {
         co_return;
     }
-    auto install = [this, id = std::move(id), token = std::move(token), attempt]() {
-        auto& job = jobs_[id];
-        job = job_buffers{};
-        job.token = token;
-        job.attempt = attempt;
-        job.last_used = clock_.now();
-        tracked_ = jobs_.size();
-    };
-    co_await net::co_spawn(
-        *strand_,
-        [install]() -> net::awaitable<void> {
-            install();
-            co_return;
-        },
-        net::use_awaitable
-    );
+    auto work = open_on_strand(std::move(id), std::move(token), attempt);
+    co_await net::co_spawn(*strand_, std::move(work), net::use_awaitable);
+}
+
+net::awaitable<void> delta_coalescer::open_on_strand(
+    std::string id, std::string token, int attempt
+) {
+    auto& job = jobs_[id];
+    job = job_buffers{};
+    job.token = std::move(token);
+    job.attempt = attempt;
+    job.last_used = clock_.now();
+    tracked_ = jobs_.size();
+    co_return;
 }
 
 net::awaitable<result<void>> delta_coalescer::add(
@@ -163,7 +161,8 @@ net::awaitable<result<std::vector<store::event>>> delta_coalescer::flush(std::st
     if (!strand_ || tracked_.load() == 0) {
         co_return std::vector<store::event>{};
     }
-    co_return co_await net::co_spawn(*strand_, flush_on_strand(std::move(id)), net::use_awaitable);
+    auto work = flush_on_strand(std::move(id));
+    co_return co_await net::co_spawn(*strand_, std::move(work), net::use_awaitable);
 }
 
 net::awaitable<result<std::vector<store::event>>> delta_coalescer::flush_on_strand(std::string id) {

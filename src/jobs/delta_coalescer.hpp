@@ -84,6 +84,7 @@ private:
         std::optional<error> failed;  // a background write's error, for the producer
     };
 
+    net::awaitable<void> open_on_strand(std::string id, std::string token, int attempt);
     net::awaitable<result<void>> add_on_strand(
         std::string id, std::string token, std::string type, std::string part, std::string text
     );

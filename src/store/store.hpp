@@ -125,6 +125,14 @@ public:
         std::string topic, std::int64_t after, std::size_t limit
     ) = 0;
 
+    // Retention: deletes events of the topics whose names start with `prefix` that are older
+    // than `older_than` (0: no age limit) or have `keep` newer events (0: no count limit), at
+    // most `limit` of them. A topic's newest event is always kept, so its offsets go on from
+    // there. Returns how many were deleted.
+    virtual net::awaitable<std::size_t> prune_events(
+        std::string prefix, unix_ms older_than, std::int64_t keep, std::size_t limit
+    ) = 0;
+
     // Called on the store's writer thread after each commit with that commit's events, in
     // offset order per topic. Set once, before the first write.
     using commit_listener = std::function<void(const std::vector<event>&)>;

@@ -158,18 +158,24 @@ private:
                 if (!co_await handle(text)) {
                     co_return;
                 }
+                drop_ended();
             }
             bool sent = false;
             if (!co_await follower_.pump(sent)) {
                 co_return;
             }
-            // An ended job topic is dropped, so it no longer counts against the limit.
-            while (!follower_.ended().empty()) {
-                follower_.unfollow(*follower_.ended().begin());
-            }
+            drop_ended();
             if (!sent && inbox_.empty() && !closed_) {
                 co_await wake().wait(seen, 1s);
             }
+        }
+    }
+
+    // A job topic that sent its `end` is dropped at once, so it no longer counts against the
+    // limit and the next message may subscribe to it again.
+    void drop_ended() {
+        while (!follower_.ended().empty()) {
+            follower_.unfollow(*follower_.ended().begin());
         }
     }
 

@@ -4,6 +4,8 @@
 #include <mutex>
 #include <thread>
 
+#include <boost/json.hpp>
+
 #include <gtest/gtest.h>
 
 #include "events/cursor.hpp"
@@ -29,6 +31,49 @@ TEST(HubTest, FramesAreSerializedOnceAsSse) {
     EXPECT_EQ(f->sse_body.rfind("event: job.started\ndata: {", 0), 0U);
     EXPECT_NE(f->sse_body.find(R"("offset":7)"), std::string::npos);
     EXPECT_EQ(f->sse_body.substr(f->sse_body.size() - 2), "\n\n");
+}
+
+TEST(HubTest, FramesCarryTheWebSocketMessageToo) {
+    auto f = make_frame({"job:x", 7, "job.started", R"({"attempt":1})", 0});
+    auto ws = boost::json::parse(f->ws_body).as_object();
+    EXPECT_EQ(ws.at("op"), "event");
+    EXPECT_EQ(ws.at("offset"), 7);
+    EXPECT_EQ(ws.at("type"), "job.started");
+    EXPECT_EQ(ws.at("data").at("attempt"), 1);
+}
+
+store::event delta_event(std::int64_t offset, std::string part, std::int64_t at, std::string text) {
+    return {
+        "job:x",
+        offset,
+        "stage1.delta",
+        store::delta_json({.attempt = 1, .part = std::move(part), .at = at, .text = std::move(text)}
+        ),
+        offset};
+}
+
+TEST(HubTest, ConsecutiveDeltasOfOnePartMerge) {
+    auto a = make_frame(delta_event(4, "p", 0, "Hel"));
+    auto b = make_frame(delta_event(5, "p", 3, "lo"));
+    auto merged = merge_deltas(*a, *b);
+    ASSERT_TRUE(merged);
+    EXPECT_EQ(merged->first_offset, 4);
+    EXPECT_EQ(merged->offset, 5);
+    EXPECT_EQ(merged->delta->text, "Hello");
+    EXPECT_EQ(merged->delta->at, 0);
+    auto body = boost::json::parse(merged->ws_body).as_object();
+    EXPECT_EQ(body.at("first_offset"), 4);
+    EXPECT_EQ(body.at("data").at("text"), "Hello");
+    // Not consecutive, another part, or text that does not continue: no merge.
+    EXPECT_FALSE(merge_deltas(*a, *make_frame(delta_event(6, "p", 3, "lo"))));
+    EXPECT_FALSE(merge_deltas(*a, *make_frame(delta_event(5, "q", 3, "lo"))));
+    EXPECT_FALSE(merge_deltas(*a, *make_frame(delta_event(5, "p", 2, "lo"))));
+    EXPECT_FALSE(merge_deltas(*a, *make_frame(ev("job:x", 5))));
+    // A merged frame merges on.
+    auto more = merge_deltas(*merged, *make_frame(delta_event(6, "p", 5, "!")));
+    ASSERT_TRUE(more);
+    EXPECT_EQ(more->first_offset, 4);
+    EXPECT_EQ(more->delta->text, "Hello!");
 }
 
 TEST(HubTest, SubscriberGetsLiveEventsOfItsTopicOnly) {

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "store/deltas.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/run_coro.hpp"
 #include "support/temp_dir.hpp"
@@ -361,6 +362,123 @@ TEST_F(EngineTest, RemoteClaimLongPollWakesOnSubmission) {
         },
         2
     );
+}
+
+// Folds job `id`'s delta events of part `part` into text, checking each `at` continues the
+// text exactly (no gap, no overlap) and counting the events.
+struct folded {
+    std::string text;
+    int events = 0;
+    bool contiguous = true;
+    std::vector<std::string> types;
+};
+
+net::awaitable<folded> fold_part(engine& e, const std::string& id, const std::string& part) {
+    folded out;
+    auto events = co_await e.events(store::job_topic(id), 0, 1000);
+    for (const auto& ev : events.value()) {
+        out.types.push_back(ev.type);
+        if (!store::is_delta_type(ev.type)) {
+            continue;
+        }
+        auto d = store::parse_delta(ev.data);
+        if (!d || d->part != part) {
+            continue;
+        }
+        out.contiguous = out.contiguous && d->at == store::utf16_length(out.text);
+        out.text += d->text;
+        ++out.events;
+    }
+    co_return out;
+}
+
+TEST_F(EngineTest, InProcessDeltasAreCoalescedAndPrecedeTheOutcome) {
+    auto e = make_engine();
+    test::run_coro([&](auto& ioc) -> net::awaitable<void> {
+        co_await e->start(ioc.get_executor());
+        std::string text;
+        for (int idx = 0; idx < 400; ++idx) {
+            text += "tok" + std::to_string(idx) + (idx % 7 == 0 ? "😀 " : " ");
+        }
+        const auto body = json::serialize(json::object{
+            {"type", "type"},
+            {"payload", json::object{{"text", text}, {"chunk", 3}, {"interval_ms", 0}}}});
+        const auto id = co_await submit(*e, body);
+        co_await wait_for(*e, id, job_state::succeeded);
+        auto got = co_await fold_part(*e, id, "p0");
+        EXPECT_EQ(got.text, text);
+        EXPECT_TRUE(got.contiguous);
+        const auto chunks = static_cast<int>(text.size() / 3);
+        EXPECT_LT(got.events, chunks / 10) << "hundreds of deltas coalesce into few events";
+        EXPECT_GT(got.events, 1) << "1 KiB flushes: a long text is more than one event";
+        EXPECT_EQ(got.types.back(), "job.succeeded") << "the last deltas are written first";
+        auto snap = co_await e->snapshot(id);
+        EXPECT_TRUE(snap.has_value());
+        if (!snap) {
+            co_return;
+        }
+        EXPECT_EQ(snap->parts.at("p0"), text);
+        EXPECT_EQ(snap->attempt, 1);
+        EXPECT_TRUE(snap->complete);
+        EXPECT_EQ(snap->offset, static_cast<std::int64_t>(got.types.size()));
+        e->stop();
+    });
+}
+
+TEST_F(EngineTest, RemoteDeltasAreBufferedFencedAndFlushedBeforeOtherWrites) {
+    auto e = make_engine();
+    test::run_coro([&](auto& ioc) -> net::awaitable<void> {
+        co_await e->start(ioc.get_executor());
+        const auto id = co_await submit(*e, R"({"type":"remote_work"})");
+        remote_claim claim{.worker = "w1", .types = {"remote_work"}, .max = 1};
+        auto claimed = co_await e->claim(claim);
+        const auto token = claimed->at(0).job.lease_token;
+        std::string expected;
+        for (int idx = 0; idx < 50; ++idx) {
+            std::string piece = "w" + std::to_string(idx) + " ";
+            expected += piece;
+            std::vector<store::event_spec> specs{
+                {"answer.delta", json::serialize(json::object{{"part", "a"}, {"text", piece}})}};
+            auto posted = co_await e->post_events(id, token, std::move(specs));
+            EXPECT_TRUE(posted.has_value());
+            if (!posted) {
+                co_return;
+            }
+            EXPECT_EQ(posted->buffered, 1U);
+        }
+        // A plain event flushes what was buffered before it, so it comes after.
+        std::vector<store::event_spec> note{{"answer.done", "{}"}};
+        auto plain = co_await e->post_events(id, token, std::move(note));
+        EXPECT_TRUE(plain.has_value());
+        if (!plain) {
+            co_return;
+        }
+        EXPECT_EQ(plain->events.back().type, "answer.done");
+        auto got = co_await fold_part(*e, id, "a");
+        EXPECT_EQ(got.text, expected);
+        EXPECT_TRUE(got.contiguous);
+        EXPECT_LE(got.events, 3) << "50 posts within milliseconds are one or a few events";
+        EXPECT_EQ(got.types.back(), "answer.done");
+        // Bad input: a delta without {part, text}, a stale token.
+        std::vector<store::event_spec> bad{{"x.delta", R"({"text":"no part"})"}};
+        auto refused = co_await e->post_events(id, token, std::move(bad));
+        EXPECT_EQ(refused.error().code, errc::bad_request);
+        std::vector<store::event_spec> stale{{"x.delta", R"({"part":"a","text":"t"})"}};
+        auto fenced = co_await e->post_events(id, "not-the-token", std::move(stale));
+        EXPECT_EQ(fenced.error().code, errc::lease_lost);
+        // Deltas still buffered when the worker completes go first.
+        std::vector<store::event_spec> last{{"answer.delta", R"({"part":"a","text":"END"})"}};
+        co_await e->post_events(id, token, std::move(last));
+        auto done = co_await e->complete(id, token, "null");
+        EXPECT_TRUE(done.has_value());
+        if (!done) {
+            co_return;
+        }
+        auto final_fold = co_await fold_part(*e, id, "a");
+        EXPECT_EQ(final_fold.text, expected + "END");
+        EXPECT_EQ(final_fold.types.back(), "job.succeeded");
+        e->stop();
+    });
 }
 
 TEST_F(EngineTest, RemoteClaimRefusesTypesNotServedRemotely) {

@@ -440,6 +440,36 @@ TEST_P(StoreContract, AppendEventsToAnApplicationTopic) {
     });
 }
 
+TEST_P(StoreContract, PruneKeepsEachTopicsNewestEventAndOffsetsGoOn) {
+    run_coro([&](auto&) -> net::awaitable<void> {
+        for (int idx = 0; idx < 10; ++idx) {
+            co_await db().append_events("space:old", event_of("e"), t0 + idx);
+            co_await db().append_events("space:keep", event_of("e"), t0 + idx);
+            co_await db().append_events("other:x", event_of("e"), t0 + idx);
+        }
+        co_await db().append_events("space:lonely", event_of("e"), t0);
+        // By count: at most 3 per topic under "space:old".
+        auto pruned = co_await db().prune_events("space:old", 0, 3, 1000);
+        EXPECT_EQ(pruned, 7U);
+        auto left = co_await db().read_events("space:old", 0, 100);
+        EXPECT_EQ(left->size(), 3U);
+        EXPECT_EQ(left->front().offset, 8);
+        // By age: everything before t0 + 5 under "space:", but never a topic's newest event.
+        pruned = co_await db().prune_events("space:", t0 + 5, 0, 1000);
+        EXPECT_EQ(pruned, 5U) << "space:keep loses 1..5; space:old and space:lonely keep theirs";
+        left = co_await db().read_events("space:lonely", 0, 100);
+        EXPECT_EQ(left->size(), 1U);
+        // Slices: `limit` bounds one call.
+        EXPECT_EQ(co_await db().prune_events("other:", 0, 1, 4), 4U);
+        EXPECT_EQ(co_await db().prune_events("other:", 0, 1, 100), 5U);
+        // Other prefixes were never touched, and offsets continue after the newest kept event.
+        auto next = co_await db().append_events("space:old", event_of("e"), t0 + 20);
+        EXPECT_EQ(next.at(0).offset, 11);
+        auto lonely = co_await db().append_events("space:lonely", event_of("e"), t0 + 20);
+        EXPECT_EQ(lonely.at(0).offset, 2);
+    });
+}
+
 TEST_P(StoreContract, ListIsNewestFirstAndPaged) {
     run_coro([&](auto&) -> net::awaitable<void> {
         std::vector<store::new_job> specs(5, spec());

@@ -24,6 +24,7 @@ public:
     void post(int n, std::size_t pad_bytes = 20, int batch = 100);
     void complete();
     const std::string& id() const { return id_; }
+    const std::string& token() const { return token_; }
 
 private:
     http::client client_;

@@ -151,4 +151,8 @@ std::int64_t connection::last_insert_rowid() const {
     return sqlite3_last_insert_rowid(db_);
 }
 
+std::int64_t connection::changes() const {
+    return sqlite3_changes64(db_);
+}
+
 }  // namespace conclave::store::sqlite

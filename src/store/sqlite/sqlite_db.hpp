@@ -83,6 +83,8 @@ public:
     // The page cache's size in KiB (SQLite's default is 2 MiB).
     void set_cache_kib(int kib);
     std::int64_t last_insert_rowid() const;
+    // Rows changed by the last INSERT, UPDATE or DELETE.
+    std::int64_t changes() const;
 
 private:
     sqlite3* db_ = nullptr;

@@ -555,6 +555,27 @@ public:
         co_return co_await std::move(task);
     }
 
+    net::awaitable<std::size_t> prune_events(
+        std::string prefix, unix_ms older_than, std::int64_t keep, std::size_t limit
+    ) override {
+        auto op = [=](write_txn& txn) -> std::size_t {
+            // Topic names are ASCII below '~', so [prefix, prefix + "~") is every name with it.
+            auto q = txn.db().prepare(R"(
+                DELETE FROM events WHERE (topic, "offset") IN (
+                    SELECT e.topic, e."offset" FROM events e
+                    JOIN (SELECT topic, MAX("offset") AS last FROM events
+                          WHERE topic >= ?1 AND topic < ?2 GROUP BY topic) t ON e.topic = t.topic
+                    WHERE e."offset" < t.last
+                      AND ((?3 > 0 AND e.created_at < ?3) OR (?4 > 0 AND e."offset" <= t.last - ?4))
+                    LIMIT ?5))");
+            q.bind(prefix, prefix + "~", older_than, keep, static_cast<std::int64_t>(limit));
+            q.run();
+            return static_cast<std::size_t>(txn.db().changes());
+        };
+        auto task = writer_.submit<std::size_t>(std::move(op));
+        co_return co_await std::move(task);
+    }
+
     net::awaitable<result<step>> save_step(
         std::string id, std::string token, std::string key, std::string result_text, unix_ms now
     ) override {
