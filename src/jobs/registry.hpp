@@ -1,8 +1,8 @@
 // jobs/registry.hpp: the job types this server knows and how each is executed.
 //
-// A type is either served in-process by a C++ handler (noop, sleep, type, later council…) or by remote
-// workers over HTTP. A submission of a type not registered here is refused (422). Built once at
-// start-up; read-only (and so thread-safe) afterwards.
+// A type is either served in-process by a C++ handler (noop, sleep, type, later council…) or by
+// remote workers over HTTP. A submission of a type not registered here is refused (422). Built once
+// at start-up; read-only (and so thread-safe) afterwards.
 #pragma once
 
 #include <functional>
