@@ -100,7 +100,8 @@ net::awaitable<result<void>> delta_coalescer::add_on_strand(
     if (buffer.pending.empty()) {
         job.order.push_back(part);
     }
-    if (job.pending_bytes == 0) {
+    const bool first = job.pending_bytes == 0;
+    if (first) {
         job.first_pending = clock_.now();
     }
     buffer.pending += text;
@@ -112,8 +113,8 @@ net::awaitable<result<void>> delta_coalescer::add_on_strand(
         if (!written) {
             co_return written.error();
         }
-    } else if (job.largest_part >= options_.flush_bytes) {
-        due_.notify_all();
+    } else if (first || job.largest_part >= options_.flush_bytes) {
+        due_.notify_all();  // the flusher sets its timer for this job, or writes now
     }
     co_return result<void>{};
 }

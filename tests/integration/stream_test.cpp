@@ -207,6 +207,50 @@ TEST_F(StreamTest, StalledClientDoesNotDelayOthers) {
     EXPECT_EQ(http::client(server_->url()).get("/healthz").status, 200);
 }
 
+// Peak RSS of a process in KiB, from /proc.
+long peak_rss_kib(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmHWM:", 0) == 0) {
+            return std::stol(line.substr(6));
+        }
+    }
+    return -1;
+}
+
+// Stalled clients hold at most their queue budget (and one store page each while blocked): a
+// flood does not pin the flood per client. Frames are shared, so unbounded queues would keep
+// the whole flood (~60 MiB of frames here) alive. The same flood first runs with no stalled
+// client, so the store's caches are warm and only the clients' cost is compared.
+TEST_F(StreamTest, StalledClientsDoNotGrowMemoryPastTheirBudget) {
+    producer p(server_->url(), "space:hog");
+    p.post(30'000, 1000, 500);  // ~30 MiB of events: warms SQLite's page caches
+    const long warm = peak_rss_kib(server_->pid());
+    boost::asio::io_context ioc;
+    const auto port =
+        static_cast<unsigned short>(std::stoi(server_->url().substr(server_->url().rfind(':') + 1))
+        );
+    std::vector<std::unique_ptr<boost::asio::ip::tcp::socket>> stalled;
+    for (int idx = 0; idx < 10; ++idx) {
+        auto s = std::make_unique<boost::asio::ip::tcp::socket>(ioc);
+        s->open(boost::asio::ip::tcp::v4());
+        s->set_option(boost::asio::socket_base::receive_buffer_size(4096));
+        s->connect({boost::asio::ip::make_address("127.0.0.1"), port});
+        const std::string req =
+            "GET /v1/topics/space:hog/events?after=30002 HTTP/1.1\r\nHost: x\r\nAccept: "
+            "text/event-stream\r\n\r\n";
+        boost::asio::write(*s, boost::asio::buffer(req));
+        stalled.push_back(std::move(s));
+    }
+    std::this_thread::sleep_for(300ms);
+    p.post(30'000, 1000, 500);
+    const long flooded = peak_rss_kib(server_->pid());
+    const long grown_mib = (flooded - warm) / 1024;
+    EXPECT_LT(grown_mib, 30) << "peak RSS " << warm / 1024 << " -> " << flooded / 1024 << " MiB";
+    EXPECT_EQ(http::client(server_->url()).get("/healthz").status, 200);
+}
+
 TEST_F(StreamTest, KillNineWhileStreamingThenResumeGapless) {
     const auto db = dir_.file("s.db");
     auto p = std::make_unique<producer>(server_->url(), "space:crash");

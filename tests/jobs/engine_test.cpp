@@ -425,6 +425,25 @@ TEST_F(EngineTest, InProcessDeltasAreCoalescedAndPrecedeTheOutcome) {
     });
 }
 
+TEST_F(EngineTest, SlowDeltasAreWrittenWithinTheFlushInterval) {
+    auto e = make_engine();
+    test::run_coro([&](auto& ioc) -> net::awaitable<void> {
+        co_await e->start(ioc.get_executor());
+        // Four chunks 300 ms apart: each is written 50 ms after it came, before the next.
+        const auto id = co_await submit(
+            *e, R"({"type":"type","payload":{"text":"abcdefgh","chunk":2,"interval_ms":300}})"
+        );
+        co_await pause(150ms);
+        auto early = co_await fold_part(*e, id, "p0");
+        EXPECT_EQ(early.text, "ab") << "the first chunk is in the log long before the job ends";
+        co_await wait_for(*e, id, job_state::succeeded);
+        auto got = co_await fold_part(*e, id, "p0");
+        EXPECT_EQ(got.text, "abcdefgh");
+        EXPECT_EQ(got.events, 4);
+        e->stop();
+    });
+}
+
 TEST_F(EngineTest, RemoteDeltasAreBufferedFencedAndFlushedBeforeOtherWrites) {
     auto e = make_engine();
     test::run_coro([&](auto& ioc) -> net::awaitable<void> {
