@@ -1,4 +1,5 @@
-// Event fan-out over SSE: N concurrent subscribers spread over T topics on one server.
+// Event fan-out over SSE and WebSocket: N concurrent subscribers (half of each by default)
+// spread over T topics on one server.
 // Reports server memory per idle connection, event deliveries per second, and the latency from
 // an event's commit (its `time`, set by the store's writer) to a subscriber reading it.
 // The load client is one Asio thread; see bench/README.md.
@@ -53,14 +54,41 @@ struct stats {
     bool record = false;
 };
 
-// One SSE subscriber: counts events and samples commit→read latency.
+// A client-to-server WebSocket frame (masked, as RFC 6455 requires) of `opcode`.
+std::string ws_frame(unsigned char opcode, std::string_view payload) {
+    std::string f;
+    f.push_back(static_cast<char>(0x80U | opcode));
+    if (payload.size() < 126) {
+        f.push_back(static_cast<char>(0x80U | payload.size()));
+    } else {
+        f.push_back(static_cast<char>(0x80U | 126U));
+        f.push_back(static_cast<char>((payload.size() >> 8) & 0xFFU));
+        f.push_back(static_cast<char>(payload.size() & 0xFFU));
+    }
+    const std::array<unsigned char, 4> mask{0x12, 0x34, 0x56, 0x78};
+    f.append(reinterpret_cast<const char*>(mask.data()), 4);
+    for (std::size_t idx = 0; idx < payload.size(); ++idx) {
+        f.push_back(static_cast<char>(static_cast<unsigned char>(payload[idx]) ^ mask[idx % 4]));
+    }
+    return f;
+}
+
+// One subscriber over SSE or WebSocket: counts events and samples commit→read latency.
 class subscriber : public std::enable_shared_from_this<subscriber> {
 public:
-    subscriber(asio::io_context& ioc, stats& s) : socket_(ioc), stats_(s) {}
+    subscriber(asio::io_context& ioc, stats& s, bool ws) : socket_(ioc), stats_(s), ws_(ws) {}
 
     void start(const tcp::endpoint& ep, const std::string& topic) {
-        request_ = "GET /v1/topics/" + topic +
-                   "/events?after=2 HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n";
+        if (ws_) {
+            request_ =
+                "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: "
+                "Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n" +
+                ws_frame(1, R"({"op":"subscribe","topic":")" + topic + R"(","after":2})");
+        } else {
+            request_ = "GET /v1/topics/" + topic +
+                       "/events?after=2 HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n";
+        }
         socket_.async_connect(ep, [self = shared_from_this()](boost::system::error_code ec) {
             if (ec) {
                 return;
@@ -93,6 +121,10 @@ private:
 
     void parse(std::size_t n) {
         buffer_.append(chunk_.data(), n);
+        if (ws_) {
+            parse_ws();
+            return;
+        }
         std::size_t end;
         while ((end = buffer_.find("\n\n")) != std::string::npos) {
             const auto frame = std::string_view(buffer_).substr(0, end);
@@ -109,8 +141,76 @@ private:
         }
     }
 
+    void count(std::string_view message) {
+        const auto t = message.find("\"time\":\"");
+        if (message.find("\"type\":\"tick\"") == std::string_view::npos ||
+            t == std::string_view::npos) {
+            return;
+        }
+        stats_.delivered.fetch_add(1, std::memory_order_relaxed);
+        if (stats_.record) {
+            const auto sent = ms_of_day(message.substr(t + 8, 24));
+            stats_.latencies.push_back((now_ms() % 86'400'000) - sent);
+        }
+    }
+
+    // The 101 response, then unmasked server frames: text messages are counted, pings
+    // answered (the server closes a connection that stops answering).
+    void parse_ws() {
+        std::size_t pos = 0;
+        if (!upgraded_) {
+            const auto end = buffer_.find("\r\n\r\n");
+            if (end == std::string::npos) {
+                return;
+            }
+            upgraded_ = true;
+            pos = end + 4;
+        }
+        for (;;) {
+            if (buffer_.size() - pos < 2) {
+                break;
+            }
+            const auto b0 = static_cast<unsigned char>(buffer_[pos]);
+            std::uint64_t len = static_cast<unsigned char>(buffer_[pos + 1]) & 0x7FU;
+            std::size_t header = 2;
+            if (len == 126) {
+                if (buffer_.size() - pos < 4) {
+                    break;
+                }
+                len = (static_cast<std::uint64_t>(static_cast<unsigned char>(buffer_[pos + 2]))
+                       << 8) |
+                      static_cast<unsigned char>(buffer_[pos + 3]);
+                header = 4;
+            } else if (len == 127) {
+                if (buffer_.size() - pos < 10) {
+                    break;
+                }
+                len = 0;
+                for (int idx = 0; idx < 8; ++idx) {
+                    len = (len << 8) | static_cast<unsigned char>(buffer_[pos + 2 + idx]);
+                }
+                header = 10;
+            }
+            if (buffer_.size() - pos < header + len) {
+                break;
+            }
+            const auto payload = std::string_view(buffer_).substr(pos + header, len);
+            const auto opcode = b0 & 0x0FU;
+            if (opcode == 1) {
+                count(payload);
+            } else if (opcode == 9) {
+                auto pong = std::make_shared<std::string>(ws_frame(10, payload));
+                asio::async_write(socket_, asio::buffer(*pong), [pong](auto, auto) {});
+            }
+            pos += header + len;
+        }
+        buffer_.erase(0, pos);
+    }
+
     tcp::socket socket_;
     stats& stats_;
+    bool ws_;
+    bool upgraded_ = false;
     std::string request_;
     std::string buffer_;
     std::array<char, 8192> chunk_{};
@@ -124,6 +224,9 @@ int main(int argc, char** argv) {
     CLI::App cli{"Conclave SSE fan-out benchmark"};
     int subscribers = 10'000;
     int topics = 10;
+    std::string protocol = "mixed";
+    cli.add_option("--protocol", protocol, "sse, ws, or mixed (half each)")
+        ->check(CLI::IsMember({"sse", "ws", "mixed"}));
     int events_per_topic = 200;
     cli.add_option("--subscribers", subscribers);
     cli.add_option("--topics", topics);
@@ -155,16 +258,18 @@ int main(int argc, char** argv) {
     const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port);
     std::vector<std::shared_ptr<subscriber>> subs;
     for (int idx = 0; idx < subscribers; ++idx) {
-        subs.push_back(std::make_shared<subscriber>(ioc, s));
-        subs.back()->start(ep, "fan:" + std::to_string(idx % topics));
+        const bool ws = protocol == "ws" || (protocol == "mixed" && idx % 2 == 1);
+        subs.push_back(std::make_shared<subscriber>(ioc, s, ws));
+        subs.back()->start(ep, "fan:" + std::to_string((idx / 2) % topics));
     }
     std::thread client_thread([&] { ioc.run(); });
     std::this_thread::sleep_for(3s);  // all connected and idle
     const long rss_idle = status_kib(server.pid(), "VmRSS");
     std::printf(
-        "subscribers %d on %d topics: server RSS %.1f MiB -> %.1f MiB, %.1f KiB per idle "
+        "subscribers %d (%s) on %d topics: server RSS %.1f MiB -> %.1f MiB, %.1f KiB per idle "
         "connection\n",
         subscribers,
+        protocol.c_str(),
         topics,
         rss_before / 1024.0,
         rss_idle / 1024.0,

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/url/url_view.hpp>
 
@@ -19,9 +20,11 @@
 
 namespace conclave::http {
 
-// Takes over the connection to stream a response of its own (SSE); the connection closes
-// when it returns.
-using stream_handler = std::function<net::awaitable<void>(boost::beast::tcp_stream& stream)>;
+// Takes over the connection to stream a response of its own (SSE, WebSocket); the connection
+// closes when it returns. `pending` holds bytes the client sent after the request (a
+// WebSocket client may send its first message without waiting for the 101).
+using stream_handler = std::function<
+    net::awaitable<void>(boost::beast::tcp_stream& stream, boost::beast::flat_buffer& pending)>;
 
 struct request_context {
     const request& req;

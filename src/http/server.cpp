@@ -130,7 +130,7 @@ net::awaitable<void> run_session(
         if (reply.stream) {
             // The handler streams its own response; the connection ends with it.
             stream.expires_never();
-            co_await reply.stream(stream);
+            co_await reply.stream(stream, buffer);
             break;
         }
         reply.res.version(req.version());

@@ -195,9 +195,11 @@ net::awaitable<http::response> open_stream(
     if (job_topics > 0 && ended == positions.size()) {
         co_return no_content();  // nothing more will come: EventSource stops reconnecting
     }
-    ctx.stream = [&hub, &engine, &options, positions = std::move(positions), multi](
-                     beast::tcp_stream& stream
-                 ) -> net::awaitable<void> {
+    ctx.stream = [&hub,
+                  &engine,
+                  &options,
+                  positions = std::move(positions),
+                  multi](beast::tcp_stream& stream, beast::flat_buffer&) -> net::awaitable<void> {
         sse_session session(stream, hub, engine, options, positions, multi);
         co_await session.run();
     };

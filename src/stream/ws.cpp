@@ -1,11 +1,13 @@
 #include "stream/ws.hpp"
 
 #include <deque>
+#include <sstream>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 
@@ -99,7 +101,8 @@ public:
           out_(ws_),
           follower_(hub, engine, options, out_) {}
 
-    net::awaitable<void> run(const http::request& req) {
+    // `handshake`: the upgrade request's bytes, and any that followed it.
+    net::awaitable<void> run(const std::string& handshake) {
         beast::get_lowest_layer(ws_).expires_never();  // the WebSocket's own timeouts rule
         ws_.set_option(websocket::stream_base::timeout{
             .handshake_timeout = 10s,
@@ -108,7 +111,8 @@ public:
         });
         ws_.read_message_max(options_.ws_max_message);
         ws_.text(true);
-        auto [ec] = co_await ws_.async_accept(req, net::as_tuple(net::use_awaitable));
+        auto [ec] =
+            co_await ws_.async_accept(net::buffer(handshake), net::as_tuple(net::use_awaitable));
         if (ec) {
             co_return;
         }
@@ -291,10 +295,17 @@ void add_ws_route(
                     errc::bad_request, "GET /v1/ws is a WebSocket endpoint: send an upgrade request"
                 ));
             }
-            ctx.stream = [&hub, &engine, opts, req = ctx.req](beast::tcp_stream& stream
+            ctx.stream = [&hub, &engine, opts, req = ctx.req](
+                             beast::tcp_stream& stream, beast::flat_buffer& pending
                          ) -> net::awaitable<void> {
+                // The handshake is answered from the request as received, followed by whatever
+                // the client already sent after it.
+                std::ostringstream raw;
+                raw << req;
+                std::string bytes = raw.str();
+                bytes.append(static_cast<const char*>(pending.data().data()), pending.size());
                 ws_session session(std::move(stream), hub, engine, *opts);
-                co_await session.run(req);
+                co_await session.run(bytes);
             };
             co_return http::response{};
         }

@@ -6,9 +6,14 @@
 #include <set>
 #include <thread>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include "http/client.hpp"
 #include "support/producer.hpp"
@@ -486,6 +491,43 @@ TEST_F(WsTest, KillNineWhileStreamingThenResumeGapless) {
         ASSERT_EQ(seen[idx], static_cast<std::int64_t>(idx) + 1) << "position " << idx;
     }
     expect_pong(again);
+}
+
+// A client may send its first message right behind the upgrade request, without waiting for
+// the 101: the server must not lose it.
+TEST_F(WsTest, FirstMessageSentWithTheUpgradeRequestIsNotLost) {
+    http::client c(server_->url());
+    ASSERT_EQ(c.post("/v1/topics/space:eager/events", R"({"type":"x","data":{}})").status, 201);
+    const std::string msg = R"({"op":"subscribe","topic":"space:eager","after":0})";
+    std::string frame{static_cast<char>(0x81), static_cast<char>(0x80 | msg.size())};
+    const char mask[4] = {1, 2, 3, 4};
+    frame.append(mask, 4);
+    for (std::size_t idx = 0; idx < msg.size(); ++idx) {
+        frame.push_back(static_cast<char>(msg[idx] ^ mask[idx % 4]));
+    }
+    const std::string request =
+        "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n" +
+        frame;
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::socket socket(ioc);
+    const auto& url = server_->url();
+    const auto port = static_cast<unsigned short>(std::stoi(url.substr(url.rfind(':') + 1)));
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    const timeval five_seconds{5, 0};
+    setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &five_seconds, sizeof five_seconds);
+    boost::asio::write(socket, boost::asio::buffer(request));
+    // Server frames are not masked: the JSON is readable in the raw bytes.
+    std::string reply;
+    std::array<char, 4096> chunk{};
+    boost::system::error_code ec;
+    while (reply.find(R"("op":"event")") == std::string::npos && !ec) {
+        const auto n = socket.read_some(boost::asio::buffer(chunk), ec);
+        reply.append(chunk.data(), n);
+    }
+    EXPECT_NE(reply.find("101 Switching Protocols"), std::string::npos) << reply;
+    EXPECT_NE(reply.find(R"("op":"subscribed")"), std::string::npos) << reply;
+    EXPECT_NE(reply.find(R"("op":"event")"), std::string::npos) << reply;
 }
 
 }  // namespace
