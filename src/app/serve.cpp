@@ -5,6 +5,7 @@
 #include <thread>
 
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -20,6 +21,23 @@
 #include "stream/ws.hpp"
 
 namespace conclave::app {
+
+namespace {
+
+// One thread running its own io_context until destroyed.
+struct fanout_thread {
+    net::io_context context{1};
+    net::executor_work_guard<net::io_context::executor_type> work{context.get_executor()};
+    std::thread thread{[this] { context.run(); }};
+
+    ~fanout_thread() {
+        work.reset();
+        context.stop();
+        thread.join();
+    }
+};
+
+}  // namespace
 
 int serve(const app_config& config) {
     init_logging(config.log_level);
@@ -42,6 +60,13 @@ int serve(const app_config& config) {
 
     const unsigned threads = std::max(2U, std::thread::hardware_concurrency());
     net::io_context ioc(static_cast<int>(threads));
+    events::hub hub;
+    // Fan-out runs on a thread of its own, neither on the store's writer (which goes on to its
+    // next commit at once) nor behind the connections' work on the I/O threads; one thread
+    // keeps commits in order. (A subscriber that joins before a commit reaches the hub reads it
+    // from the store and drops the live copy as a duplicate.) Declared before the store, so it
+    // outlives every commit.
+    fanout_thread fanout;
     std::unique_ptr<store::store> db;
     try {
         db = store::sqlite::open_sqlite_store({.path = *path});
@@ -49,14 +74,8 @@ int serve(const app_config& config) {
         log->error("cannot open the store {}: {}", config.db, e.what());
         return 1;
     }
-    events::hub hub;
-    // Fan-out runs on a strand of the I/O threads, not on the store's writer thread: the writer
-    // goes on to its next commit at once, and the strand keeps commits in order. (A subscriber
-    // that joins before a commit reaches the hub reads it from the store and drops the live
-    // copy as a duplicate.)
-    auto fanout = net::make_strand(ioc);
-    db->set_commit_listener([&hub, fanout](const std::vector<store::event>& committed) {
-        net::post(fanout, [&hub, committed] { hub.publish(committed); });
+    db->set_commit_listener([&hub, &fanout](const std::vector<store::event>& committed) {
+        net::post(fanout.context, [&hub, committed] { hub.publish(committed); });
     });
     system_clock clk;
     jobs::engine engine(*db, *types, clk, config.engine);
@@ -137,6 +156,7 @@ int serve(const app_config& config) {
     for (auto& t : pool) {
         t.join();
     }
+
     return start_failed ? 1 : 0;
 }
 
