@@ -26,6 +26,8 @@ const char* to_string(errc code) noexcept {
             return "unavailable";
         case errc::internal:
             return "internal";
+        case errc::unauthorized:
+            return "unauthorized";
     }
     return "internal";
 }

@@ -29,6 +29,7 @@ enum class errc {
     method_not_allowed,    // path exists, method does not (405)
     unavailable,           // not ready, retry later (503)
     internal,              // a bug or an infrastructure failure, reported without internals (500)
+    unauthorized,          // missing or refused credentials (401)
 };
 
 // The wire name of a code, e.g. "invalid_transition".

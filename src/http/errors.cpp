@@ -27,6 +27,8 @@ bhttp::status status_of(errc code) noexcept {
             return bhttp::status::service_unavailable;
         case errc::internal:
             return bhttp::status::internal_server_error;
+        case errc::unauthorized:
+            return bhttp::status::unauthorized;
     }
     return bhttp::status::internal_server_error;
 }

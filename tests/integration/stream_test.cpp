@@ -247,7 +247,8 @@ TEST_F(StreamTest, StalledClientsDoNotGrowMemoryPastTheirBudget) {
     p.post(30'000, 1000, 500);
     const long flooded = peak_rss_kib(server_->pid());
     const long grown_mib = (flooded - warm) / 1024;
-    EXPECT_LT(grown_mib, 30) << "peak RSS " << warm / 1024 << " -> " << flooded / 1024 << " MiB";
+    // Measured: +20..35 MiB with the budget (allocator slack included), +130 MiB without it.
+    EXPECT_LT(grown_mib, 60) << "peak RSS " << warm / 1024 << " -> " << flooded / 1024 << " MiB";
     EXPECT_EQ(http::client(server_->url()).get("/healthz").status, 200);
 }
 
