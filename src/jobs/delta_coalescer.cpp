@@ -4,6 +4,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include "core/logging.hpp"
 #include "store/deltas.hpp"
@@ -20,8 +21,12 @@ delta_coalescer::delta_coalescer(store::store& db, const clock& clk, coalesce_op
     : db_(db), clock_(clk), options_(options) {}
 
 void delta_coalescer::start(const net::any_io_executor& exec) {
-    strand_.emplace(net::make_strand(exec));
-    net::co_spawn(*strand_, flush_loop(), [](std::exception_ptr e) {
+    auto strand = net::make_strand(exec);
+    {
+        std::lock_guard lock(strand_mutex_);
+        strand_.emplace(strand);
+    }
+    net::co_spawn(strand, flush_loop(), [](std::exception_ptr e) {
         if (!e) {
             return;
         }
@@ -35,16 +40,22 @@ void delta_coalescer::start(const net::any_io_executor& exec) {
 
 void delta_coalescer::stop() {
     stopping_ = true;
+    {
+        // The strand must not outlive its io_context, which may go before this object.
+        std::lock_guard lock(strand_mutex_);
+        strand_.reset();
+    }
     due_.notify_all();
     written_.notify_all();
 }
 
 net::awaitable<void> delta_coalescer::open(std::string id, std::string token, int attempt) {
-    if (!strand_) {
+    auto strand = current_strand();
+    if (!strand) {
         co_return;
     }
     auto work = open_on_strand(std::move(id), std::move(token), attempt);
-    co_await net::co_spawn(*strand_, std::move(work), net::use_awaitable);
+    co_await net::co_spawn(*strand, std::move(work), net::use_awaitable);
 }
 
 net::awaitable<void> delta_coalescer::open_on_strand(
@@ -62,13 +73,14 @@ net::awaitable<void> delta_coalescer::open_on_strand(
 net::awaitable<result<void>> delta_coalescer::add(
     std::string id, std::string token, std::string type, std::string part, std::string text
 ) {
-    if (!strand_) {
+    auto strand = current_strand();
+    if (!strand) {
         co_return fail(errc::unavailable, "the delta coalescer is not running");
     }
     auto work = add_on_strand(
         std::move(id), std::move(token), std::move(type), std::move(part), std::move(text)
     );
-    co_return co_await net::co_spawn(*strand_, std::move(work), net::use_awaitable);
+    co_return co_await net::co_spawn(*strand, std::move(work), net::use_awaitable);
 }
 
 net::awaitable<result<void>> delta_coalescer::add_on_strand(
@@ -159,11 +171,12 @@ net::awaitable<result<void>> delta_coalescer::load(
 }
 
 net::awaitable<result<std::vector<store::event>>> delta_coalescer::flush(std::string id) {
-    if (!strand_ || tracked_.load() == 0) {
+    auto strand = tracked_.load() == 0 ? std::nullopt : current_strand();
+    if (!strand) {
         co_return std::vector<store::event>{};
     }
     auto work = flush_on_strand(std::move(id));
-    co_return co_await net::co_spawn(*strand_, std::move(work), net::use_awaitable);
+    co_return co_await net::co_spawn(*strand, std::move(work), net::use_awaitable);
 }
 
 net::awaitable<result<std::vector<store::event>>> delta_coalescer::flush_on_strand(std::string id) {
@@ -222,6 +235,7 @@ net::awaitable<result<std::vector<store::event>>> delta_coalescer::flush_on_stra
 }
 
 net::awaitable<void> delta_coalescer::flush_loop() {
+    const auto exec = co_await net::this_coro::executor;  // this object's strand
     while (!stopping_) {
         const auto seen = due_.generation();
         const auto now = clock_.now();
@@ -241,7 +255,7 @@ net::awaitable<void> delta_coalescer::flush_loop() {
                 continue;
             }
             if (job.largest_part >= options_.flush_bytes || now - job.first_pending >= interval) {
-                net::co_spawn(*strand_, flush_on_strand(id), net::detached);
+                net::co_spawn(exec, flush_on_strand(id), net::detached);
             } else {
                 next = std::min(next, job.first_pending + interval);
             }
@@ -250,11 +264,17 @@ net::awaitable<void> delta_coalescer::flush_loop() {
     }
 }
 
+std::optional<net::strand<net::any_io_executor>> delta_coalescer::current_strand() const {
+    std::lock_guard lock(strand_mutex_);
+    return strand_;
+}
+
 void delta_coalescer::forget(std::string id) {
-    if (!strand_ || tracked_.load() == 0) {
+    auto strand = tracked_.load() == 0 ? std::nullopt : current_strand();
+    if (!strand) {
         return;
     }
-    net::post(*strand_, [this, id = std::move(id)] {
+    net::post(*strand, [this, id = std::move(id)] {
         jobs_.erase(id);
         tracked_ = jobs_.size();
     });

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -95,10 +96,13 @@ private:
     store::store& db_;
     const clock& clock_;
     coalesce_options options_;
-    std::optional<net::strand<net::any_io_executor>> strand_;
-    std::unordered_map<std::string, job_buffers> jobs_;  // on the strand only
-    std::atomic<std::size_t> tracked_{0};                // jobs_.size(), readable anywhere
-    wakeup due_;                                         // a buffer got big: the flusher looks now
+    std::optional<net::strand<net::any_io_executor>> current_strand() const;
+
+    mutable std::mutex strand_mutex_;
+    std::optional<net::strand<net::any_io_executor>> strand_;  // set by start, reset by stop
+    std::unordered_map<std::string, job_buffers> jobs_;        // on the strand only
+    std::atomic<std::size_t> tracked_{0};                      // jobs_.size(), readable anywhere
+    wakeup due_;      // a buffer got big: the flusher looks now
     wakeup written_;  // a write finished: a flush waiting for it goes on
     std::atomic<bool> stopping_{false};
 };
