@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything `make test` runs: formatting, then the release build with every test, then the
-# whole suite under ASan+UBSan, then the concurrent core (store, jobs) under TSan.
+# whole suite under ASan+UBSan, then the concurrent core (store, jobs, the council) under TSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,5 +23,5 @@ ctest --preset asan -j "$jobs"
 
 step "TSan build + concurrent core tests"
 cmake --preset tsan >/dev/null
-cmake --build build/tsan -j "$jobs" --target store_test jobs_test events_test conclave
-ctest --preset tsan -j "$jobs" -R 'StoreContract|GroupCommit|EngineTest|Backoff|HubTest'
+cmake --build build/tsan -j "$jobs" --target store_test jobs_test events_test council_test conclave
+ctest --preset tsan -j "$jobs" -R 'StoreContract|GroupCommit|EngineTest|Backoff|HubTest|CouncilJobTest'

@@ -40,6 +40,12 @@ std::optional<error> read_value(
             return std::nullopt;
         }
         return bad("config: '" + where + key + "' must be a string");
+    } else if constexpr (std::is_same_v<T, bool>) {
+        if (auto v = node->value_exact<bool>()) {
+            out = *v;
+            return std::nullopt;
+        }
+        return bad("config: '" + where + key + "' must be true or false");
     } else if constexpr (std::is_floating_point_v<T>) {
         if (auto v = node->value<double>()) {
             out = *v;
@@ -71,7 +77,6 @@ std::optional<error> read_optional(
 }
 
 std::optional<error> apply_file(app_config& config, const toml::table& root) {
-    // [providers], [council] and default_provider belong to the council, configured later.
     if (auto e = check_keys(
             root,
             "",
@@ -215,6 +220,93 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
         config.stream.heartbeat =
             std::chrono::milliseconds(static_cast<std::int64_t>(heartbeat_s * 1000));
     }
+    if (auto e = read_value(root, "default_provider", "", config.default_provider)) {
+        return e;
+    }
+    if (const auto* providers = root["providers"].as_table()) {
+        for (const auto& [name, node] : *providers) {
+            const auto* t = node.as_table();
+            const std::string where = "providers." + std::string(name.str()) + ".";
+            if (!t) {
+                return bad("config: '" + where + "' must be a table");
+            }
+            if (auto e = check_keys(
+                    *t,
+                    where,
+                    {"base_url",
+                     "api_key_env",
+                     "max_concurrency",
+                     "connect_timeout_s",
+                     "first_token_timeout_s",
+                     "idle_timeout_s",
+                     "max_retries",
+                     "tokens_per_s"}
+                )) {
+                return e;
+            }
+            provider_config p;
+            p.name = std::string(name.str());
+            for (auto e :
+                 {read_value(*t, "base_url", where, p.base_url),
+                  read_value(*t, "api_key_env", where, p.api_key_env),
+                  read_value(*t, "max_concurrency", where, p.max_concurrency),
+                  read_value(*t, "connect_timeout_s", where, p.connect_timeout_s),
+                  read_value(*t, "first_token_timeout_s", where, p.first_token_timeout_s),
+                  read_value(*t, "idle_timeout_s", where, p.idle_timeout_s),
+                  read_value(*t, "max_retries", where, p.max_retries),
+                  read_value(*t, "tokens_per_s", where, p.tokens_per_s)}) {
+                if (e) {
+                    return e;
+                }
+            }
+            if (p.max_concurrency < 1 || p.max_retries < 0 || p.max_retries > 10 ||
+                !(p.connect_timeout_s > 0) || !(p.first_token_timeout_s > 0) ||
+                !(p.idle_timeout_s > 0) || !(p.tokens_per_s >= 0)) {
+                return bad(
+                    "config: '" + where +
+                    "' needs max_concurrency >= 1, max_retries 0-10, positive timeouts, "
+                    "tokens_per_s >= 0"
+                );
+            }
+            config.providers.push_back(std::move(p));
+        }
+    }
+    if (const auto* c = root["council"].as_table()) {
+        if (auto e = check_keys(
+                *c,
+                "council.",
+                {"members", "chairman", "chairman_fallback", "title_model", "self_ranking"}
+            )) {
+            return e;
+        }
+        council::council_settings settings;
+        if (const auto* members = c->get("members")) {
+            const auto* list = members->as_array();
+            if (list == nullptr || list->empty()) {
+                return bad("config: 'council.members' must be a non-empty list of model ids");
+            }
+            for (const auto& m : *list) {
+                auto id = m.value<std::string>();
+                if (!id || id->empty()) {
+                    return bad("config: 'council.members' must be a list of model ids");
+                }
+                settings.members.push_back(*id);
+            }
+        }
+        for (auto e :
+             {read_value(*c, "chairman", "council.", settings.chairman),
+              read_value(*c, "chairman_fallback", "council.", settings.chairman_fallback),
+              read_value(*c, "title_model", "council.", settings.title_model),
+              read_value(*c, "self_ranking", "council.", settings.self_ranking)}) {
+            if (e) {
+                return e;
+            }
+        }
+        if (settings.members.empty() || settings.chairman.empty()) {
+            return bad("config: [council] needs 'members' and 'chairman'");
+        }
+        config.council = std::move(settings);
+    }
     if (const auto* node = root.get("retention")) {
         const auto* rules = node->as_array();
         if (rules == nullptr) {
@@ -347,8 +439,8 @@ result<std::string> sqlite_path(const std::string& db_url) {
     return bad("database URL must be sqlite:PATH, not '" + db_url + "'");
 }
 
-result<jobs::registry> build_registry(const app_config& config) {
-    jobs::registry types = jobs::builtin_registry();
+result<jobs::registry> build_registry(const app_config& config, jobs::registry base) {
+    jobs::registry types = std::move(base);
     for (const auto& o : config.types) {
         const jobs::type_config* existing = types.find(o.name);
         jobs::type_config t;

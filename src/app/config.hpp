@@ -3,11 +3,13 @@
 // With no file at all the defaults serve on 127.0.0.1:8080 with ./data/conclave.db.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/error.hpp"
+#include "council/council_job.hpp"
 #include "events/retention.hpp"
 #include "jobs/engine.hpp"
 #include "jobs/registry.hpp"
@@ -22,6 +24,19 @@ struct type_override {
     std::optional<double> backoff_base_s, backoff_cap_s;
 };
 
+// [providers.NAME]: an OpenAI-compatible endpoint, or the simulator (NAME "sim").
+struct provider_config {
+    std::string name;
+    std::string base_url;     // empty: OpenRouter's for "openrouter", required otherwise
+    std::string api_key_env;  // the environment variable holding the key; empty: none
+    int max_concurrency = 16;
+    double connect_timeout_s = 10;
+    double first_token_timeout_s = 120;
+    double idle_timeout_s = 60;
+    int max_retries = 3;
+    double tokens_per_s = 40;  // "sim" only
+};
+
 struct app_config {
     std::string listen = "127.0.0.1:8080";
     std::string db = "sqlite:./data/conclave.db";
@@ -33,6 +48,9 @@ struct app_config {
     std::vector<std::pair<std::string, int>> queue_limits;
     std::vector<events::retention_rule> retention;  // none: every event is kept
     std::chrono::milliseconds retention_interval{60'000};
+    std::string default_provider = "openrouter";
+    std::vector<provider_config> providers;
+    std::optional<council::council_settings> council;  // none: chosen at start (see models.hpp)
 };
 
 // Reads `file` (when given) and the environment over the defaults. Errors: bad_request with
@@ -47,7 +65,9 @@ result<std::string> sqlite_path(const std::string& db_url);
 
 // The built-in types plus the configured ones. Errors: bad_request (e.g. an in-process
 // executor for a type with no built-in handler).
-result<jobs::registry> build_registry(const app_config& config);
+result<jobs::registry> build_registry(
+    const app_config& config, jobs::registry base = jobs::builtin_registry()
+);
 
 // This machine's host name, the default node id.
 std::string default_node_id();

@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "app/models.hpp"
 #include "core/logging.hpp"
 #include "events/hub.hpp"
 #include "events/retention.hpp"
@@ -52,7 +53,15 @@ int serve(const app_config& config) {
         log->error("{}", path.error().message);
         return 2;
     }
-    auto types = build_registry(config);
+    auto llm_models = build_models(config);
+    if (!llm_models) {
+        log->error("{}", llm_models.error().message);
+        return 2;
+    }
+    const auto& council_models = **llm_models;
+    auto base = jobs::builtin_registry();
+    council::add_council_type(base, council_models.providers, council_models.council);
+    auto types = build_registry(config, std::move(base));
     if (!types) {
         log->error("{}", types.error().message);
         return 2;
@@ -120,6 +129,12 @@ int serve(const app_config& config) {
         log->info(
             "serving {} with store {} as node '{}'", config.listen, config.db, config.engine.node_id
         );
+        if (council_models.simulated) {
+            log->info(
+                "no API key for provider '{}': councils default to simulated models (sim:*)",
+                config.default_provider
+            );
+        }
     };
     net::co_spawn(ioc, startup, [&](std::exception_ptr e) {
         if (e) {

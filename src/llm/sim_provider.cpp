@@ -30,7 +30,8 @@ std::uint64_t fnv1a(std::string_view text) {
 std::string sim_provider::text_for(const chat_request& request) const {
     const std::string prompt = request.messages.empty() ? "" : request.messages.back().content;
     std::mt19937_64 rng(fnv1a(request.model + "\n" + prompt));
-    if (prompt.find("FINAL RANKING") != std::string::npos) {
+    if (prompt.starts_with("You are evaluating") &&
+        prompt.find("FINAL RANKING") != std::string::npos) {
         // The ranking prompt: rank every "Response X" it shows, in a seeded order.
         std::vector<std::string> labels;
         for (char letter = 'A'; letter <= 'Z'; ++letter) {

@@ -2,9 +2,9 @@
 //
 // "sim:NAME" models stream plausible text at a configurable pace, so a council runs with no
 // API key (the default of `make run`) and tests need no server. It recognises the council's
-// ranking prompt (it lists "Response A", … and asks for a FINAL RANKING) and answers in that
-// format, and the title prompt. The same model and prompt always give the same text. Everything
-// it writes is marked simulated.
+// ranking prompt (it starts "You are evaluating", lists "Response A:", … and asks for a FINAL
+// RANKING) and answers in that format, and the title prompt. The same model and prompt always
+// give the same text. Everything it writes is marked simulated.
 #pragma once
 
 #include "llm/provider.hpp"

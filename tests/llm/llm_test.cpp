@@ -114,7 +114,9 @@ TEST(SimProviderTest, StreamsDeterministicTextAndAnswersRankingPrompts) {
         chat_request rank{
             .model = "m1",
             .messages = {
-                {"user", "Response A:\nfoo\n\nResponse B:\nbar\n\nEnd with FINAL RANKING: …"}}};
+                {"user",
+                 "You are evaluating …\n\nResponse A:\nfoo\n\nResponse B:\nbar\n\nEnd with FINAL "
+                 "RANKING: …"}}};
         const auto text = sim.text_for(rank);
         EXPECT_NE(text.find("FINAL RANKING:\n1. Response "), std::string::npos) << text;
         EXPECT_NE(text.find("2. Response "), std::string::npos) << text;

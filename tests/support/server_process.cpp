@@ -15,11 +15,11 @@ std::string conclave_binary() {
     return CONCLAVE_BINARY;
 }
 
+std::string fake_llm_binary() {
+    return FAKE_LLM_BINARY;
+}
+
 server_process::server_process(const std::string& db_path, std::vector<std::string> extra_args) {
-    int out[2];
-    if (pipe(out) != 0) {
-        throw std::runtime_error("pipe failed");
-    }
     std::vector<std::string> args{
         conclave_binary(),
         "serve",
@@ -30,6 +30,18 @@ server_process::server_process(const std::string& db_path, std::vector<std::stri
         "--log-level",
         "warn"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
+    spawn(std::move(args));
+}
+
+server_process::server_process(std::vector<std::string> argv, command_line_t) {
+    spawn(std::move(argv));
+}
+
+void server_process::spawn(std::vector<std::string> args) {
+    int out[2];
+    if (pipe(out) != 0) {
+        throw std::runtime_error("pipe failed");
+    }
     pid_ = fork();
     if (pid_ == 0) {
         dup2(out[1], STDOUT_FILENO);
@@ -65,7 +77,7 @@ server_process::server_process(const std::string& db_path, std::vector<std::stri
     const auto at = line.find("http://");
     if (at == std::string::npos) {
         kill_hard();
-        throw std::runtime_error("conclave serve did not start: '" + line + "'");
+        throw std::runtime_error(args.front() + " did not start: '" + line + "'");
     }
     url_ = line.substr(at, line.find('\n', at) - at);
 }

@@ -1,0 +1,3 @@
+// Compiles Asio's TLS support once (BOOST_ASIO_SEPARATE_COMPILATION); only the LLM client
+// needs OpenSSL.
+#include <boost/asio/ssl/impl/src.hpp>
