@@ -8,7 +8,8 @@
 //    "models": {"m500": {"status": 500, "fail_times": 1000000},
 //               "m429": {"status": 429, "retry_after_s": 0.2, "fail_times": 1},
 //               "mcut": {"disconnect_after": 3},
-//               "slow": {"tokens": 300, "token_ms": 20}}}
+//               "slow": {"tokens": 300, "token_ms": 20, "ranking": {"token_ms": 50}}}}
+// (a model, or the default, may set "answer", "ranking" or "synthesis" calls apart.)
 // GET /stats → {"calls": {MODEL: {"answer": n, "ranking": n, "synthesis": n}}}: what it served.
 // Prints "fake-llm listening on http://HOST:PORT" once ready (--listen 127.0.0.1:0 picks a port).
 #include <chrono>
@@ -68,21 +69,35 @@ behaviour read_behaviour(const json::object& o, behaviour b) {
 class script {
 public:
     explicit script(const json::object& root) {
+        json::object defaults;
         if (const auto* d = root.if_contains("default")) {
-            default_ = read_behaviour(d->as_object(), default_);
+            defaults = d->as_object();
+            default_ = read_behaviour(defaults, default_);
+            read_kinds(defaults, default_, default_kinds_);
         }
         if (const auto* models = root.if_contains("models")) {
             for (const auto& [name, v] : models->as_object()) {
-                models_[std::string(name)] = read_behaviour(v.as_object(), default_);
+                // A model's own settings apply to every kind of call; the default's per-kind
+                // settings on top of them; the model's per-kind settings last.
+                const std::string model(name);
+                models_[model] = read_behaviour(v.as_object(), default_);
+                read_kinds(defaults, models_[model], kinds_[model]);
+                for (auto& [kind, b] : kinds_[model]) {
+                    b = read_behaviour(v.as_object(), b);
+                }
+                read_kinds(v.as_object(), models_[model], kinds_[model]);
             }
         }
     }
 
-    // The behaviour for this call of `model`, counting the call under `kind`.
+    // The behaviour for this call of `model`, counting the call under `kind` ("answer",
+    // "ranking", "synthesis"; a script may set any of them apart, e.g. "ranking": {…}).
     std::pair<behaviour, int> call(const std::string& model, const std::string& kind) {
         std::lock_guard lock(mutex_);
         auto it = models_.find(model);
-        const auto b = it != models_.end() ? it->second : default_;
+        const auto& kinds = it != models_.end() ? kinds_[model] : default_kinds_;
+        auto k = kinds.find(kind);
+        const auto b = k != kinds.end() ? k->second : it != models_.end() ? it->second : default_;
         ++calls_[model][kind];
         return {b, ++totals_[model]};
     }
@@ -101,8 +116,20 @@ public:
     }
 
 private:
+    static void read_kinds(
+        const json::object& o, const behaviour& base, std::map<std::string, behaviour>& out
+    ) {
+        for (const char* kind : {"answer", "ranking", "synthesis"}) {
+            if (const auto* v = o.if_contains(kind); v != nullptr && v->is_object()) {
+                out[kind] = read_behaviour(v->as_object(), base);
+            }
+        }
+    }
+
     behaviour default_;
+    std::map<std::string, behaviour> default_kinds_;
     std::map<std::string, behaviour> models_;
+    std::map<std::string, std::map<std::string, behaviour>> kinds_;
     std::mutex mutex_;
     std::map<std::string, std::map<std::string, int>> calls_;
     std::map<std::string, int> totals_;
