@@ -28,12 +28,14 @@ using task = std::function<net::awaitable<void>()>;
 
 // Runs `tasks` at once on this coroutine's executor and waits for every one. If the caller is
 // cancelled (the job was cancelled or timed out), each task is cancelled and still awaited, so
-// none outlives the frames it uses; then the cancellation is rethrown.
+// none outlives the frames it uses; then the cancellation is rethrown. A task's exception (the
+// lease was lost) is rethrown once every task has ended.
 net::awaitable<void> run_all(std::vector<task> tasks) {
     struct group {
         std::size_t remaining = 0;
         wakeup done;
         std::deque<net::cancellation_signal> signals;
+        std::exception_ptr failure;
     };
     auto g = std::make_shared<group>();
     g->remaining = tasks.size();
@@ -42,7 +44,10 @@ net::awaitable<void> run_all(std::vector<task> tasks) {
     co_await net::this_coro::throw_if_cancelled(false);
     for (std::size_t idx = 0; idx < tasks.size(); ++idx) {
         auto work = tasks[idx]();
-        auto finished = [g](std::exception_ptr) {
+        auto finished = [g](std::exception_ptr e) {
+            if (e && !g->failure) {
+                g->failure = e;
+            }
             --g->remaining;
             g->done.notify_all();
         };
@@ -69,6 +74,9 @@ net::awaitable<void> run_all(std::vector<task> tasks) {
     co_await net::this_coro::throw_if_cancelled(true);
     if (cancelled) {
         throw boost::system::system_error(net::error::operation_aborted);
+    }
+    if (g->failure) {
+        std::rethrow_exception(g->failure);
     }
 }
 

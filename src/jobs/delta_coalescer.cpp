@@ -62,6 +62,9 @@ net::awaitable<void> delta_coalescer::open_on_strand(
     std::string id, std::string token, int attempt
 ) {
     auto& job = jobs_[id];
+    if (job.token == token) {
+        co_return;  // already open: a handler's concurrent tasks may each open it
+    }
     job = job_buffers{};
     job.token = std::move(token);
     job.attempt = attempt;

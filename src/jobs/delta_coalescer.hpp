@@ -48,6 +48,7 @@ public:
     void stop();
 
     // Declares a fresh attempt with no deltas yet (an in-process claim), sparing the store read.
+    // Opening an attempt already open changes nothing.
     net::awaitable<void> open(std::string id, std::string token, int attempt);
 
     // Buffers `text` for `part` (event type `type`) of job `id`'s attempt leased by `token`.

@@ -444,6 +444,33 @@ TEST_F(EngineTest, SlowDeltasAreWrittenWithinTheFlushInterval) {
     });
 }
 
+// A handler's concurrent tasks each open the attempt (the council's members do): opening it
+// again must not drop what another task already buffered.
+TEST_F(EngineTest, ReopeningAnAttemptKeepsItsBufferedDeltas) {
+    auto e = make_engine();
+    test::run_coro([&](auto& ioc) -> net::awaitable<void> {
+        co_await e->start(ioc.get_executor());
+        const auto id = co_await submit(*e, R"({"type":"remote_work"})");
+        remote_claim claim{.worker = "w1", .types = {"remote_work"}, .max = 1};
+        auto claimed = co_await e->claim(claim);
+        const auto token = claimed->at(0).job.lease_token;
+        delta_coalescer deltas(*db_, clock_, {});
+        deltas.start(ioc.get_executor());
+        co_await deltas.open(id, token, 1);
+        auto added = co_await deltas.add(id, token, "delta", "p", "first ");
+        EXPECT_TRUE(added.has_value());
+        co_await deltas.open(id, token, 1);
+        added = co_await deltas.add(id, token, "delta", "p", "second");
+        auto written = co_await deltas.flush(id);
+        EXPECT_TRUE(written.has_value());
+        auto got = co_await fold_part(*e, id, "p");
+        EXPECT_EQ(got.text, "first second");
+        EXPECT_TRUE(got.contiguous);
+        deltas.stop();
+        e->stop();
+    });
+}
+
 TEST_F(EngineTest, RemoteDeltasAreBufferedFencedAndFlushedBeforeOtherWrites) {
     auto e = make_engine();
     test::run_coro([&](auto& ioc) -> net::awaitable<void> {
