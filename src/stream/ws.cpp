@@ -1,5 +1,6 @@
 #include "stream/ws.hpp"
 
+#include <array>
 #include <deque>
 #include <sstream>
 
@@ -122,10 +123,34 @@ public:
             wake().notify_all();
         });
         co_await write_loop();
+        auto& tcp = beast::get_lowest_layer(ws_);
+        boost::system::error_code ignored;
+        if (closed_) {
+            // The reader saw the end (the client's close, a timeout, a message over the limit,
+            // answered with a close frame). Closing now, with bytes of the client's still
+            // unread, would send a reset that can destroy our close frame before the client
+            // reads it: stop sending, drain briefly, then close.
+            co_await wait_for_reader();
+            tcp.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+            tcp.expires_after(2s);
+            std::array<char, 4096> sink{};
+            for (;;) {
+                auto [drained, n] = co_await tcp.async_read_some(
+                    net::buffer(sink), net::as_tuple(net::use_awaitable)
+                );
+                if (drained) {
+                    break;
+                }
+            }
+        }
         // Stop the reader (its read fails once the socket is closed) and wait for it: it uses
         // this session.
-        boost::system::error_code ignored;
-        beast::get_lowest_layer(ws_).socket().close(ignored);
+        tcp.socket().close(ignored);
+        co_await wait_for_reader();
+    }
+
+private:
+    net::awaitable<void> wait_for_reader() {
         while (!reader_done_) {
             const auto seen = wake().generation();
             if (reader_done_) {
@@ -135,7 +160,6 @@ public:
         }
     }
 
-private:
     wakeup& wake() { return follower_.queue().wake(); }
 
     net::awaitable<void> read_loop() {

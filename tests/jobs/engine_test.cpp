@@ -448,13 +448,13 @@ TEST_F(EngineTest, SlowDeltasAreWrittenWithinTheFlushInterval) {
 // again must not drop what another task already buffered.
 TEST_F(EngineTest, ReopeningAnAttemptKeepsItsBufferedDeltas) {
     auto e = make_engine();
+    delta_coalescer deltas(*db_, clock_, {});  // outlives the io_context, as in the engine
     test::run_coro([&](auto& ioc) -> net::awaitable<void> {
         co_await e->start(ioc.get_executor());
         const auto id = co_await submit(*e, R"({"type":"remote_work"})");
         remote_claim claim{.worker = "w1", .types = {"remote_work"}, .max = 1};
         auto claimed = co_await e->claim(claim);
         const auto token = claimed->at(0).job.lease_token;
-        delta_coalescer deltas(*db_, clock_, {});
         deltas.start(ioc.get_executor());
         co_await deltas.open(id, token, 1);
         auto added = co_await deltas.add(id, token, "delta", "p", "first ");
