@@ -20,7 +20,7 @@
 #include <CLI/CLI.hpp>
 
 #include "http/client.hpp"
-#include "proc_status.hpp"
+#include "support/proc_status.hpp"
 #include "support/producer.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
@@ -220,7 +220,7 @@ private:
 
 int main(int argc, char** argv) {
     using namespace conclave;
-    using bench::status_kib;
+    using test::status_kib;
     CLI::App cli{"Conclave SSE fan-out benchmark"};
     int subscribers = 10'000;
     int topics = 10;
@@ -253,8 +253,7 @@ int main(int argc, char** argv) {
     const long rss_before = status_kib(server.pid(), "VmRSS");
     asio::io_context ioc;
     stats s;
-    const auto port =
-        static_cast<unsigned short>(std::stoi(server.url().substr(server.url().rfind(':') + 1)));
+    const auto port = server.port();
     const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port);
     std::vector<std::shared_ptr<subscriber>> subs;
     for (int idx = 0; idx < subscribers; ++idx) {

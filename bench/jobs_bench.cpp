@@ -24,9 +24,9 @@
 
 #include "http/client.hpp"
 #include "jobs/engine.hpp"
-#include "proc_status.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "support/proc_status.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -177,6 +177,7 @@ void row(const std::string& name, std::int64_t jobs, double secs, const latency&
 int main(int argc, char** argv) {
     using namespace conclave;
     using namespace conclave::bench;
+    using test::status_kib;
     CLI::App cli{"Conclave durable job throughput benchmark"};
     std::int64_t total = 100'000;
     std::int64_t rss_finished = 1'000'000;

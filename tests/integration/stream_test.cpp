@@ -13,6 +13,7 @@
 
 #include "http/client.hpp"
 #include "http/sse_client.hpp"
+#include "support/proc_status.hpp"
 #include "support/producer.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
@@ -32,6 +33,20 @@ std::string write_config(const temp_dir& dir) {
 
 std::int64_t offset_of(const sse_event& e) {
     return json::parse(e.data).at("offset").as_int64();
+}
+
+// A client that asks for `target` as SSE, with a tiny receive buffer, and never reads.
+std::unique_ptr<boost::asio::ip::tcp::socket> open_stalled(
+    boost::asio::io_context& ioc, unsigned short port, const std::string& target
+) {
+    auto s = std::make_unique<boost::asio::ip::tcp::socket>(ioc);
+    s->open(boost::asio::ip::tcp::v4());
+    s->set_option(boost::asio::socket_base::receive_buffer_size(4096));
+    s->connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    const std::string req =
+        "GET " + target + " HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n";
+    boost::asio::write(*s, boost::asio::buffer(req));
+    return s;
 }
 
 class StreamTest : public ::testing::Test {
@@ -183,17 +198,7 @@ TEST_F(StreamTest, StalledClientDoesNotDelayOthers) {
     producer p(server_->url(), "space:flood");
     // The stalled client: connects, asks for the stream, never reads.
     boost::asio::io_context ioc;
-    boost::asio::ip::tcp::socket stalled(ioc);
-    stalled.open(boost::asio::ip::tcp::v4());
-    stalled.set_option(boost::asio::socket_base::receive_buffer_size(4096));
-    const auto port =
-        static_cast<unsigned short>(std::stoi(server_->url().substr(server_->url().rfind(':') + 1))
-        );
-    stalled.connect({boost::asio::ip::make_address("127.0.0.1"), port});
-    const std::string req =
-        "GET /v1/topics/space:flood/events HTTP/1.1\r\nHost: x\r\nAccept: "
-        "text/event-stream\r\n\r\n";
-    boost::asio::write(stalled, boost::asio::buffer(req));
+    auto stalled = open_stalled(ioc, server_->port(), "/v1/topics/space:flood/events");
     constexpr int events = 3000;  // ~3 MB, far past the 64 KiB queue budget
     std::thread flood([&] { p.post(events, 1000); });
     auto r = read_sse(
@@ -207,18 +212,6 @@ TEST_F(StreamTest, StalledClientDoesNotDelayOthers) {
     EXPECT_EQ(http::client(server_->url()).get("/healthz").status, 200);
 }
 
-// Peak RSS of a process in KiB, from /proc.
-long peak_rss_kib(pid_t pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.rfind("VmHWM:", 0) == 0) {
-            return std::stol(line.substr(6));
-        }
-    }
-    return -1;
-}
-
 // Stalled clients hold at most their queue budget (and one store page each while blocked): a
 // flood does not pin the flood per client. Frames are shared, so unbounded queues would keep
 // the whole flood (~60 MiB of frames here) alive. The same flood first runs with no stalled
@@ -229,26 +222,17 @@ TEST_F(StreamTest, StalledClientsDoNotGrowMemoryPastTheirBudget) {
 #endif
     producer p(server_->url(), "space:hog");
     p.post(30'000, 1000, 500);  // ~30 MiB of events: warms SQLite's page caches
-    const long warm = peak_rss_kib(server_->pid());
+    const long warm = test::status_kib(server_->pid(), "VmHWM");
     boost::asio::io_context ioc;
-    const auto port =
-        static_cast<unsigned short>(std::stoi(server_->url().substr(server_->url().rfind(':') + 1))
-        );
     std::vector<std::unique_ptr<boost::asio::ip::tcp::socket>> stalled;
     for (int idx = 0; idx < 10; ++idx) {
-        auto s = std::make_unique<boost::asio::ip::tcp::socket>(ioc);
-        s->open(boost::asio::ip::tcp::v4());
-        s->set_option(boost::asio::socket_base::receive_buffer_size(4096));
-        s->connect({boost::asio::ip::make_address("127.0.0.1"), port});
-        const std::string req =
-            "GET /v1/topics/space:hog/events?after=30002 HTTP/1.1\r\nHost: x\r\nAccept: "
-            "text/event-stream\r\n\r\n";
-        boost::asio::write(*s, boost::asio::buffer(req));
-        stalled.push_back(std::move(s));
+        stalled.push_back(
+            open_stalled(ioc, server_->port(), "/v1/topics/space:hog/events?after=30002")
+        );
     }
     std::this_thread::sleep_for(300ms);
     p.post(30'000, 1000, 500);
-    const long flooded = peak_rss_kib(server_->pid());
+    const long flooded = test::status_kib(server_->pid(), "VmHWM");
     const long grown_mib = (flooded - warm) / 1024;
     // Measured: +20..35 MiB with the budget (allocator slack included), +130 MiB without it.
     EXPECT_LT(grown_mib, 60) << "peak RSS " << warm / 1024 << " -> " << flooded / 1024 << " MiB";

@@ -511,9 +511,7 @@ TEST_F(WsTest, FirstMessageSentWithTheUpgradeRequestIsNotLost) {
         frame;
     boost::asio::io_context ioc;
     boost::asio::ip::tcp::socket socket(ioc);
-    const auto& url = server_->url();
-    const auto port = static_cast<unsigned short>(std::stoi(url.substr(url.rfind(':') + 1)));
-    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), server_->port()});
     const timeval five_seconds{5, 0};
     setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &five_seconds, sizeof five_seconds);
     boost::asio::write(socket, boost::asio::buffer(request));

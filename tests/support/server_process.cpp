@@ -82,6 +82,10 @@ void server_process::spawn(std::vector<std::string> args) {
     url_ = line.substr(at, line.find('\n', at) - at);
 }
 
+unsigned short server_process::port() const {
+    return static_cast<unsigned short>(std::stoi(url_.substr(url_.rfind(':') + 1)));
+}
+
 server_process::~server_process() {
     if (pid_ > 0) {
         stop();

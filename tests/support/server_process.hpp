@@ -23,6 +23,7 @@ public:
     server_process& operator=(const server_process&) = delete;
 
     const std::string& url() const { return url_; }
+    unsigned short port() const;  // of url()
     pid_t pid() const { return pid_; }
 
     // kill -9, and reap it.

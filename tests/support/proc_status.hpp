@@ -1,4 +1,4 @@
-// bench/proc_status.hpp: reading a process's memory figures from /proc, for the benchmarks.
+// tests/support/proc_status.hpp: a process's memory figures from /proc (benchmarks, memory tests).
 #pragma once
 
 #include <fstream>
@@ -6,7 +6,7 @@
 
 #include <sys/types.h>
 
-namespace conclave::bench {
+namespace conclave::test {
 
 // A field of /proc/PID/status in KiB (VmHWM: peak RSS; VmRSS: RSS now; RssAnon: heap and
 // stacks; RssFile: mapped files); -1 when absent.
@@ -21,4 +21,4 @@ inline long status_kib(pid_t pid, const std::string& field) {
     return -1;
 }
 
-}  // namespace conclave::bench
+}  // namespace conclave::test
