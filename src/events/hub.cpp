@@ -25,7 +25,7 @@ frame_ptr build_frame(const store::event& e, std::int64_t first_offset) {
     f->sse_body = "event: " + e.type + "\ndata: " + text + "\n\n";
     f->ws_body = R"({"op":"event",)" + text.substr(1);
     if (store::is_delta_type(e.type)) {
-        f->delta = store::parse_delta(e.data);
+        f->delta = store::parse_delta(body.at("data"));  // parsed once, by to_json
     }
     return f;
 }

@@ -17,6 +17,25 @@ using std::chrono::milliseconds;
 // state is rebuilt from the store if it speaks again.
 constexpr unix_ms idle_ms = 10 * 60 * 1000;
 
+net::awaitable<store::parts_fold> fold_job_events(
+    store::store& db, const std::string& id, int attempt
+) {
+    store::parts_fold fold(attempt);
+    const auto topic = store::job_topic(id);
+    std::int64_t after = 0;
+    for (;;) {
+        auto page = co_await db.read_events(topic, after, 1000);
+        if (!page || page->empty()) {
+            break;
+        }
+        for (const auto& e : *page) {
+            fold.add(e);
+        }
+        after = page->back().offset;
+    }
+    co_return fold;
+}
+
 delta_coalescer::delta_coalescer(store::store& db, const clock& clk, coalesce_options options)
     : db_(db), clock_(clk), options_(options) {}
 
@@ -145,19 +164,7 @@ net::awaitable<result<void>> delta_coalescer::load(
     if (job->state != store::job_state::active || job->lease_token != token) {
         co_return fail(errc::lease_lost, "job " + id + " is not leased with this token");
     }
-    store::parts_fold fold(job->attempts);
-    const auto topic = store::job_topic(id);
-    std::int64_t after = 0;
-    for (;;) {
-        auto page = co_await db_.read_events(topic, after, 1000);
-        if (!page || page->empty()) {
-            break;
-        }
-        for (const auto& e : *page) {
-            fold.add(e);
-        }
-        after = page->back().offset;
-    }
+    const auto fold = co_await fold_job_events(db_, id, job->attempts);
     auto& state = jobs_[id];
     if (state.token == token) {
         co_return result<void>{};  // loaded meanwhile by a concurrent add

@@ -29,6 +29,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "core/wakeup.hpp"
+#include "store/deltas.hpp"
 #include "store/store.hpp"
 
 namespace conclave::jobs {
@@ -38,6 +39,11 @@ struct coalesce_options {
     std::size_t flush_bytes = 1024;
     std::size_t max_buffered_bytes = 1 << 20;  // per job; past it add() writes before returning
 };
+
+// Folds every event of job `id` into the text of each part of `attempt`, page by page.
+net::awaitable<store::parts_fold> fold_job_events(
+    store::store& db, const std::string& id, int attempt
+);
 
 class delta_coalescer {
 public:

@@ -743,30 +743,13 @@ net::awaitable<result<job_snapshot>> engine::snapshot(std::string id) {
     if (!job) {
         co_return job.error();
     }
-    store::parts_fold fold(job->attempts);
-    const auto topic = store::job_topic(id);
-    std::int64_t after = 0;
-    std::int64_t first = 1;
-    for (;;) {
-        auto page = co_await db_.read_events(topic, after, 1000);
-        if (!page || page->empty()) {
-            break;
-        }
-        if (after == 0) {
-            first = page->front().offset;
-        }
-        for (const auto& e : *page) {
-            fold.add(e);
-        }
-        after = page->back().offset;
-    }
+    const auto fold = co_await fold_job_events(db_, id, job->attempts);
     job_snapshot out{
         .job = std::move(*job),
         .attempt = fold.attempt(),
         .parts = fold.parts(),
         .offset = fold.offset(),
-        // Retention may have removed the attempt's start and deltas after it.
-        .complete = fold.complete() && (first == 1 || fold.saw_start()),
+        .complete = fold.complete(),
     };
     co_return out;
 }

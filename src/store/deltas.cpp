@@ -39,7 +39,14 @@ std::size_t utf16_skip(std::string_view utf8, std::int64_t units) noexcept {
 std::optional<delta> parse_delta(std::string_view data) {
     boost::system::error_code ec;
     auto value = json::parse(data, ec);
-    const auto* obj = ec ? nullptr : value.if_object();
+    if (ec) {
+        return std::nullopt;
+    }
+    return parse_delta(value);
+}
+
+std::optional<delta> parse_delta(const json::value& data) {
+    const auto* obj = data.if_object();
     if (obj == nullptr) {
         return std::nullopt;
     }
@@ -70,6 +77,9 @@ std::string delta_json(const delta& d) {
 }
 
 void parts_fold::add(const event& e) {
+    if (first_ == 0) {
+        first_ = e.offset;
+    }
     offset_ = e.offset;
     if (e.type == "job.started") {
         boost::system::error_code ec;

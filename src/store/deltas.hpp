@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/json/fwd.hpp>
+
 #include "store/records.hpp"
 
 namespace conclave::store {
@@ -39,6 +41,7 @@ struct delta {
 // nullopt unless `data` is a JSON object with a numeric attempt, a string part, a
 // non-negative at and a string text.
 std::optional<delta> parse_delta(std::string_view data);
+std::optional<delta> parse_delta(const boost::json::value& data);
 std::string delta_json(const delta& d);
 
 // Folds a job's events, oldest first, into the text of every part of one attempt: the job's
@@ -55,8 +58,9 @@ public:
     // UTF-16 length of each part's text.
     const std::map<std::string, std::int64_t>& lengths() const { return lengths_; }
     std::int64_t offset() const { return offset_; }
-    // No delta of the attempt missing (as far as the events seen show).
-    bool complete() const { return complete_; }
+    // No delta of the attempt missing: none skipped, and the events start at offset 1 or
+    // include the attempt's start (retention may have removed older ones).
+    bool complete() const { return complete_ && (first_ <= 1 || started_); }
     // The attempt's `job.started` was among the events.
     bool saw_start() const { return started_; }
 
@@ -67,6 +71,7 @@ private:
     std::int64_t offset_ = 0;
     bool complete_ = true;
     bool started_ = false;
+    std::int64_t first_ = 0;  // the first event's offset
 };
 
 }  // namespace conclave::store

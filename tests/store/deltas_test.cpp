@@ -90,5 +90,17 @@ TEST(DeltasTest, FoldIgnoresDuplicatesKeepsOverlapsAndMarksGaps) {
     EXPECT_FALSE(fold.complete());
 }
 
+TEST(DeltasTest, FoldStartingPastOffsetOneWithoutTheStartIsIncomplete) {
+    parts_fold pruned(1);  // retention removed offsets 1..4, the attempt's start among them
+    pruned.add(piece(5, 1, "a", 3, "de"));
+    EXPECT_FALSE(pruned.complete());
+    parts_fold restarted(2);  // older events gone, but the attempt starts within what is kept
+    restarted.add(piece(5, 1, "a", 3, "old"));
+    restarted.add(started(6, 2));
+    restarted.add(piece(7, 2, "a", 0, "new"));
+    EXPECT_TRUE(restarted.complete());
+    EXPECT_EQ(restarted.parts().at("a"), "new");
+}
+
 }  // namespace
 }  // namespace conclave::store
