@@ -28,6 +28,8 @@ const char* to_string(errc code) noexcept {
             return "internal";
         case errc::unauthorized:
             return "unauthorized";
+        case errc::conversation_busy:
+            return "conversation_busy";
     }
     return "internal";
 }

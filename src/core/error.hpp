@@ -30,6 +30,7 @@ enum class errc {
     unavailable,           // not ready, retry later (503)
     internal,              // a bug or an infrastructure failure, reported without internals (500)
     unauthorized,          // missing or refused credentials (401)
+    conversation_busy,     // a council is already running in the conversation (409)
 };
 
 // The wire name of a code, e.g. "invalid_transition".

@@ -16,6 +16,7 @@ bhttp::status status_of(errc code) noexcept {
         case errc::invalid_transition:
         case errc::lease_lost:
         case errc::idempotency_conflict:
+        case errc::conversation_busy:
             return bhttp::status::conflict;
         case errc::payload_too_large:
             return bhttp::status::payload_too_large;

@@ -41,4 +41,8 @@ std::string job_topic(std::string_view id) {
     return "job:" + std::string(id);
 }
 
+std::string conversation_topic(std::string_view id) {
+    return "conversation:" + std::string(id);
+}
+
 }  // namespace conclave::store

@@ -135,4 +135,49 @@ using retry_policy =
 // The topic every event of job `id` goes to.
 std::string job_topic(std::string_view id);
 
+// A council conversation. `processing_state` is idle, active (a council is running: a second
+// message is refused) or error (the last turn failed; a new message is allowed).
+struct conversation {
+    std::int64_t seq = 0;  // creation order; the list cursor
+    std::string id;
+    std::string title;
+    unix_ms created_at = 0;
+    std::string processing_state = "idle";
+    std::string council;      // JSON text of the per-conversation settings, "{}" when none
+    std::string last_job_id;  // the newest council job, empty before the first message
+    std::int64_t message_count = 0;
+};
+
+struct message {
+    std::string id;
+    std::int64_t seq = 0;  // order within the conversation, from 1
+    std::string role;      // user | assistant
+    std::string content;   // the user's text, or the final answer
+    std::string stages;    // JSON text {stage1, stage2, stage3}; empty for a user message
+    std::string metadata;  // JSON text; empty for a user message
+    std::string job_id;    // the council job that answers (user) or answered (assistant)
+    unix_ms created_at = 0;
+};
+
+struct conversation_page {
+    std::vector<conversation> conversations;
+    std::int64_t next_cursor = 0;  // 0: no more
+};
+
+// What a turn submits: the user's message and the council job that answers it (its payload
+// complete; the store adds the conversation's topic to the job's topics).
+struct new_turn {
+    std::string conversation_id;
+    std::string content;
+    new_job job;
+};
+
+struct turn {
+    store::message message;
+    store::job job;
+};
+
+// The topic of a conversation's events (every event of its council jobs goes there too).
+std::string conversation_topic(std::string_view id);
+
 }  // namespace conclave::store

@@ -133,6 +133,39 @@ public:
         std::string prefix, unix_ms older_than, std::int64_t keep, std::size_t limit
     ) = 0;
 
+    // Conversations (the council's chats). A conversation's council job is linked to it by
+    // the job's extra topic conversation_topic(id): when that job ends (succeeded, failed for
+    // good, cancelled), the same transaction adds the assistant message — the job's result
+    // {stage1, stage2, stage3, metadata}, or the error — and sets processing_state back to
+    // idle (error when the turn produced no answer).
+    virtual net::awaitable<conversation> create_conversation(
+        std::string title, std::string council, unix_ms now
+    ) = 0;
+
+    // Newest first, paged by `before_seq` (0: from the newest).
+    virtual net::awaitable<conversation_page> list_conversations(
+        std::size_t limit, std::int64_t before_seq
+    ) = 0;
+
+    // Errors: not_found.
+    virtual net::awaitable<result<conversation>> find_conversation(std::string id) = 0;
+
+    // The messages in order. Errors: not_found.
+    virtual net::awaitable<result<std::vector<message>>> load_messages(std::string id) = 0;
+
+    // Deletes the conversation and its messages; a running council job is cancelled.
+    // Errors: not_found.
+    virtual net::awaitable<result<void>> delete_conversation(std::string id, unix_ms now) = 0;
+
+    // Adds the user's message and creates its council job in one transaction; the
+    // conversation becomes active. Errors: not_found, conversation_busy (a council is running).
+    virtual net::awaitable<result<turn>> start_turn(new_turn t, unix_ms now) = 0;
+
+    // Sets the title (from the title model). Errors: not_found.
+    virtual net::awaitable<result<void>> set_conversation_title(
+        std::string id, std::string title, unix_ms now
+    ) = 0;
+
     // Called on the store's writer thread after each commit with that commit's events, in
     // offset order per topic. Set once, before the first write.
     using commit_listener = std::function<void(const std::vector<event>&)>;

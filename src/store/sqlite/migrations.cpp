@@ -13,7 +13,7 @@ struct migration {
 };
 
 // Append only: a released migration is never edited.
-constexpr std::array<migration, 1> migrations{{
+constexpr std::array<migration, 2> migrations{{
     {1, R"sql(
 CREATE TABLE jobs (
     seq              INTEGER PRIMARY KEY,
@@ -70,6 +70,32 @@ CREATE TABLE events (
     created_at INTEGER NOT NULL,
     PRIMARY KEY (topic, "offset")
 ) WITHOUT ROWID;
+)sql"},
+    {2, R"sql(
+-- The council's chats. A conversation's newest council job is last_job_id; its messages are
+-- numbered from 1 by seq. A council job is linked back by its extra topic conversation:ID.
+CREATE TABLE conversations (
+    seq              INTEGER PRIMARY KEY,
+    id               TEXT NOT NULL UNIQUE,
+    title            TEXT NOT NULL,
+    created_at       INTEGER NOT NULL,
+    processing_state TEXT NOT NULL,
+    council          TEXT NOT NULL,
+    last_job_id      TEXT
+);
+
+CREATE TABLE messages (
+    id              TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
+    role            TEXT NOT NULL,
+    content         TEXT NOT NULL,
+    stages          TEXT,
+    metadata        TEXT,
+    job_id          TEXT,
+    created_at      INTEGER NOT NULL,
+    UNIQUE (conversation_id, seq)
+);
 )sql"},
 }};
 

@@ -12,6 +12,7 @@
 
 #include "core/ids.hpp"
 #include "store/records_json.hpp"
+#include "store/sqlite/conversation_rows.hpp"
 #include "store/sqlite/group_commit.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_db.hpp"
@@ -166,6 +167,7 @@ void end_attempt(
         j.state = job_state::failed;
         j.finished_at = now;
         append_job_event(txn, j, "job.failed", data, now);
+        end_turn(txn, j, now);
     }
     j.lease_owner.clear();
     j.lease_token.clear();
@@ -371,6 +373,7 @@ public:
                 json::object{{"attempt", j->attempts}, {"result", parse_stored(result_text)}},
                 now
             );
+            end_turn(txn, *j, now);
             return *j;
         };
         co_return co_await write_result<job>(std::move(op));
@@ -401,25 +404,7 @@ public:
             if (!j) {
                 return j.error();
             }
-            // An active job keeps its lease token: its worker's next heartbeat is told.
-            txn.db()
-                .prepare(
-                    "UPDATE jobs SET state = 'cancelled', cancel_requested = 1, finished_at = ?, "
-                    "lease_expires_at = NULL WHERE seq = ?"
-                )
-                .bind(now, j->seq)
-                .run();
-            const bool was_active = j->state == job_state::active;
-            j->state = job_state::cancelled;
-            j->cancel_requested = true;
-            j->finished_at = now;
-            append_job_event(
-                txn,
-                *j,
-                "job.cancelled",
-                json::object{{"attempt", j->attempts}, {"was_active", was_active}},
-                now
-            );
+            cancel(txn, *j, now);
             return *j;
         };
         co_return co_await write_result<job>(std::move(op));
@@ -430,6 +415,9 @@ public:
             auto j = job_for_move(txn.db(), id, job_state::failed, job_state::cancelled, "retried");
             if (!j) {
                 return j.error();
+            }
+            if (auto reopened = reopen_turn(txn, *j, now); !reopened) {
+                return reopened.error();
             }
             txn.db()
                 .prepare(
@@ -452,6 +440,30 @@ public:
             return *j;
         };
         co_return co_await write_result<job>(std::move(op));
+    }
+
+    // queued|active job `j` → cancelled (see cancel_job).
+    static void cancel(write_txn& txn, job& j, unix_ms now) {
+        // An active job keeps its lease token: its worker's next heartbeat is told.
+        txn.db()
+            .prepare(
+                "UPDATE jobs SET state = 'cancelled', cancel_requested = 1, finished_at = ?, "
+                "lease_expires_at = NULL WHERE seq = ?"
+            )
+            .bind(now, j.seq)
+            .run();
+        const bool was_active = j.state == job_state::active;
+        j.state = job_state::cancelled;
+        j.cancel_requested = true;
+        j.finished_at = now;
+        append_job_event(
+            txn,
+            j,
+            "job.cancelled",
+            json::object{{"attempt", j.attempts}, {"was_active", was_active}},
+            now
+        );
+        end_turn(txn, j, now);
     }
 
     net::awaitable<std::vector<job>> expire_leases(
@@ -634,7 +646,120 @@ public:
         co_return co_await read(std::move(op));
     }
 
+    net::awaitable<conversation> create_conversation(
+        std::string title, std::string council, unix_ms now
+    ) override {
+        auto op = [title = std::move(title), council = std::move(council), now](write_txn& txn) {
+            return insert_conversation(txn, title, council, now);
+        };
+        auto task = writer_.submit<conversation>(std::move(op));
+        co_return co_await std::move(task);
+    }
+
+    net::awaitable<conversation_page> list_conversations(std::size_t limit, std::int64_t before_seq)
+        override {
+        auto op = [limit, before_seq](connection& db) {
+            return select_conversations(db, limit, before_seq);
+        };
+        co_return co_await read(std::move(op));
+    }
+
+    net::awaitable<result<conversation>> find_conversation(std::string id) override {
+        auto op = [id](connection& db) -> result<conversation> {
+            auto c = select_conversation(db, id);
+            if (!c) {
+                return conversation_not_found(id);
+            }
+            return *c;
+        };
+        co_return co_await read(std::move(op));
+    }
+
+    net::awaitable<result<std::vector<message>>> load_messages(std::string id) override {
+        auto op = [id](connection& db) -> result<std::vector<message>> {
+            // One read transaction: the messages of the conversation found, not of a later one.
+            db.exec("BEGIN");
+            try {
+                result<std::vector<message>> out = conversation_not_found(id);
+                if (select_conversation(db, id)) {
+                    out = select_messages(db, id);
+                }
+                db.exec("COMMIT");
+                return out;
+            } catch (...) {
+                db.exec("ROLLBACK");
+                throw;
+            }
+        };
+        co_return co_await read(std::move(op));
+    }
+
+    net::awaitable<result<void>> delete_conversation(std::string id, unix_ms now) override {
+        auto op = [id, now](write_txn& txn) -> result<bool> {
+            auto c = select_conversation(txn.db(), id);
+            if (!c) {
+                return conversation_not_found(id);
+            }
+            if (!c->last_job_id.empty()) {
+                auto j = load_job(txn.db(), c->last_job_id);
+                if (j && !is_terminal(j->state)) {
+                    cancel(txn, *j, now);
+                }
+            }
+            delete_conversation_rows(txn, *c, now);
+            return true;
+        };
+        auto done = co_await write_result<bool>(std::move(op));
+        if (!done) {
+            co_return done.error();
+        }
+        co_return result<void>{};
+    }
+
+    net::awaitable<result<turn>> start_turn(new_turn t, unix_ms now) override {
+        auto op = [t = std::move(t), now](write_txn& txn) mutable -> result<turn> {
+            auto c = select_conversation(txn.db(), t.conversation_id);
+            if (!c) {
+                return conversation_not_found(t.conversation_id);
+            }
+            if (c->processing_state == "active") {
+                return fail(
+                    errc::conversation_busy,
+                    "conversation " + c->id + " is already running a council (job " +
+                        c->last_job_id + "); wait for it to finish"
+                );
+            }
+            t.job.topics.push_back(conversation_topic(c->id));
+            auto created = create_one(txn, t.job, now);
+            auto m = insert_user_message(txn, *c, t.content, created.job, now);
+            return turn{std::move(m), std::move(created.job)};
+        };
+        co_return co_await write_result<turn>(std::move(op));
+    }
+
+    net::awaitable<result<void>> set_conversation_title(
+        std::string id, std::string title, unix_ms now
+    ) override {
+        auto op = [id, title, now](write_txn& txn) -> result<bool> {
+            auto c = select_conversation(txn.db(), id);
+            if (!c) {
+                return conversation_not_found(id);
+            }
+            update_title(txn, *c, title, now);
+            return true;
+        };
+        auto done = co_await write_result<bool>(std::move(op));
+        if (!done) {
+            co_return done.error();
+        }
+        co_return result<void>{};
+    }
+
 private:
+    static error conversation_not_found(const std::string& id) {
+        return fail(errc::not_found, "conversation " + id + " does not exist");
+    }
+
     static submitted create_one(write_txn& txn, const new_job& spec, unix_ms now) {
         if (!spec.idempotency_key.empty()) {
             auto q =
