@@ -104,6 +104,8 @@ struct spec {
     std::string question;
     std::vector<llm::chat_message> history;
     council_settings settings;
+    std::string conversation_id;  // empty: a council on its own
+    bool make_title = false;      // generate the conversation's title alongside stage 1
 };
 
 // Checks a payload against `defaults`; the error names the field.
@@ -156,11 +158,26 @@ std::optional<std::string> parse_spec(
             *field = std::string(v->as_string());
         }
     }
-    if (const auto* v = obj->if_contains("self_ranking")) {
-        if (!v->is_bool()) {
-            return "'self_ranking' must be a boolean";
+    for (const auto& [key, field] :
+         {std::pair{"self_ranking", &s.settings.self_ranking}, std::pair{"title", &s.make_title}}) {
+        if (const auto* v = obj->if_contains(key)) {
+            if (!v->is_bool()) {
+                return std::string("'") + key + "' must be a boolean";
+            }
+            *field = v->as_bool();
         }
-        s.settings.self_ranking = v->as_bool();
+    }
+    if (const auto* v = obj->if_contains("title_model")) {
+        if (!v->is_string() || v->as_string().empty()) {
+            return "'title_model' must be a model id";
+        }
+        s.settings.title_model = std::string(v->as_string());
+    }
+    if (const auto* v = obj->if_contains("conversation_id")) {
+        if (!v->is_string() || v->as_string().empty()) {
+            return "'conversation_id' must be a conversation id";
+        }
+        s.conversation_id = std::string(v->as_string());
     }
     if (s.settings.members.empty() || s.settings.chairman.empty()) {
         return "a council needs members and a chairman";
@@ -205,6 +222,9 @@ public:
 
     net::awaitable<std::string> run() {
         const auto& members = spec_.settings.members;
+        if (!spec_.conversation_id.empty()) {
+            co_await load_history();
+        }
         json::array member_list(members.begin(), members.end());
         // Named first: GCC 12 mishandles braced initializers inside a co_await expression.
         const json::object start{{"members", member_list}};
@@ -213,8 +233,11 @@ public:
         for (std::size_t idx = 0; idx < members.size(); ++idx) {
             stage1.push_back([this, idx] { return answer(idx); });
         }
+        if (spec_.make_title && !spec_.settings.title_model.empty()) {
+            stage1.push_back([this] { return make_title(); });
+        }
         co_await run_all(std::move(stage1));
-        co_await ctx_.emit("stage1.complete", "{}");
+        co_await ctx_.emit("stage1.complete", json::serialize(stage1_data()));
 
         // Stage 2: label the answers that exist, in an order fixed by the job id.
         for (std::size_t idx = 0; idx < members.size(); ++idx) {
@@ -242,13 +265,15 @@ public:
                 }
             }
             aggregate_ = aggregate_rankings(parsed, label_to_model_);
-            co_await ctx_.emit("stage2.complete", json::serialize(stage2_metadata()));
+            auto stage2_done = stage2_metadata();
+            stage2_done["results"] = stage2_list();
+            co_await ctx_.emit("stage2.complete", json::serialize(stage2_done));
             co_await ctx_.emit("stage3.start", "{}");
             co_await synthesize();
         } else {
             final_.error = "every council member failed in stage 1; nothing to rank or synthesize";
         }
-        json::object done{{"model", final_.model}};
+        json::object done{{"model", final_.model}, {"response", final_.text}};
         if (final_.error) {
             done["error"] = *final_.error;
         }
@@ -341,6 +366,105 @@ private:
             outcome failed{model, "", e.what(), {}, false};
             co_return failed;
         }
+    }
+
+    // The conversation's turns before this job's question: user messages and the answers
+    // given (failed turns, with no answer, are left out). A deleted conversation has none.
+    net::awaitable<void> load_history() {
+        auto messages = co_await ctx_.db().load_messages(spec_.conversation_id);
+        if (!messages) {
+            co_return;
+        }
+        std::vector<llm::chat_message> history;
+        for (const auto& m : *messages) {
+            if (m.job_id == ctx_.job().id && m.role == "user") {
+                spec_.history = std::move(history);
+                co_return;
+            }
+            if (!m.content.empty()) {
+                history.push_back({m.role, m.content});
+            }
+        }
+    }
+
+    // The title of a new conversation, by the small title model, as a step (paid once). A
+    // failure is reported and leaves the title as it was.
+    net::awaitable<void> make_title() {
+        const auto& model = spec_.settings.title_model;
+        std::vector<llm::chat_message> messages{
+            {"user",
+             "Generate a very short title (3-5 words maximum) that summarizes the following "
+             "question. The title should be concise and descriptive. Do not use quotes or "
+             "punctuation in the title.\n\nQuestion: " +
+                 spec_.question}};
+        auto got = co_await stepped("title", model, std::move(messages), "title", "title.delta");
+        if (got.error) {
+            errors_.push_back({"title", model, *got.error});
+            co_return;
+        }
+        title_ = clean_title(got.text);
+        title_usage_ = got;
+        if (!spec_.conversation_id.empty()) {
+            co_await ctx_.db().set_conversation_title(spec_.conversation_id, title_, ctx_.now());
+        }
+        const json::object data{{"title", title_}, {"model", model}};
+        co_await ctx_.emit("title", json::serialize(data));
+    }
+
+    // Models like to quote and punctuate titles anyway; at most 80 characters of one line.
+    static std::string clean_title(std::string text) {
+        auto strip = [](char c) {
+            return c == '"' || c == '\'' || c == ' ' || c == '\n' || c == '\r' || c == '.' ||
+                   c == '*' || c == '#';
+        };
+        const auto nl = text.find('\n', text.find_first_not_of(" \n\r\"'*#"));
+        if (nl != std::string::npos) {
+            text.resize(nl);
+        }
+        while (!text.empty() && strip(text.back())) {
+            text.pop_back();
+        }
+        std::size_t start = 0;
+        while (start < text.size() && strip(text[start])) {
+            ++start;
+        }
+        text = text.substr(start);
+        if (text.size() > 80) {
+            std::size_t cut = 80;
+            while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+                --cut;  // not inside a UTF-8 sequence
+            }
+            text.resize(cut);
+        }
+        return text.empty() ? "New Conversation" : text;
+    }
+
+    json::object stage1_data() const {
+        json::array results;
+        for (const auto& a : answers_) {
+            json::object item{{"model", a.model}, {"response", a.text}};
+            if (a.error) {
+                item["error"] = *a.error;
+            }
+            results.push_back(std::move(item));
+        }
+        return json::object{{"results", std::move(results)}};
+    }
+
+    json::array stage2_list() const {
+        json::array stage2;
+        for (const auto& r : rankings_) {
+            if (r.model.empty()) {
+                continue;  // stage 2 did not run
+            }
+            json::array labels(r.parsed.labels.begin(), r.parsed.labels.end());
+            json::object item{{"model", r.model}, {"ranking", r.text}, {"parsed_ranking", labels}};
+            if (r.error) {
+                item["error"] = *r.error;
+            }
+            stage2.push_back(std::move(item));
+        }
+        return stage2;
     }
 
     net::awaitable<void> answer(std::size_t idx) {
@@ -453,7 +577,6 @@ private:
 
     json::object result() {
         json::array stage1;
-        json::array stage2;
         llm::usage total;
         bool simulated = false;
         auto count = [&](const outcome& o) {
@@ -477,17 +600,17 @@ private:
         }
         for (const auto& r : rankings_) {
             if (r.model.empty()) {
-                continue;  // stage 2 did not run
+                continue;
             }
-            json::array labels(r.parsed.labels.begin(), r.parsed.labels.end());
-            json::object item{{"model", r.model}, {"ranking", r.text}, {"parsed_ranking", labels}};
             if (r.error) {
-                item["error"] = *r.error;
                 errors_.push_back({"stage2", r.model, *r.error});
             } else {
                 count(r);
             }
-            stage2.push_back(std::move(item));
+        }
+        json::array stage2 = stage2_list();
+        if (title_usage_) {
+            count(*title_usage_);
         }
         json::object stage3{{"model", final_.model}, {"response", final_.text}};
         if (final_.error) {
@@ -504,6 +627,9 @@ private:
         metadata["errors"] = std::move(errors);
         metadata["usage"] = usage_json(total);
         metadata["simulated"] = simulated;
+        if (!title_.empty()) {
+            metadata["title"] = title_;
+        }
         return json::object{
             {"stage1", std::move(stage1)},
             {"stage2", std::move(stage2)},
@@ -525,6 +651,8 @@ private:
     std::vector<aggregate_entry> aggregate_;
     outcome final_;
     std::vector<member_error> errors_;
+    std::string title_;
+    std::optional<outcome> title_usage_;
 };
 
 }  // namespace

@@ -93,6 +93,14 @@ int job_context::attempt() const {
     return job_->claimed.job.attempts;
 }
 
+store::store& job_context::db() const {
+    return engine_.db_;
+}
+
+unix_ms job_context::now() const {
+    return engine_.clock_.now();
+}
+
 net::awaitable<std::string> job_context::step(
     std::string key, std::function<net::awaitable<std::string>()> fn
 ) {

@@ -85,6 +85,11 @@ public:
 
     const store::job& job() const;
     int attempt() const;
+    // The store, for reading the records a handler works on (e.g. a conversation's earlier
+    // turns) and writing application records that need no lease. Job writes go through the
+    // methods below, which are fenced by the lease.
+    store::store& db() const;
+    unix_ms now() const;
 
     // Runs fn once per job: a result recorded by an earlier attempt is returned without
     // running fn again. Throws handler_error (not retryable) if the lease was lost.

@@ -1,6 +1,7 @@
 #include "llm/sim_provider.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <random>
 #include <vector>
@@ -51,8 +52,26 @@ std::string sim_provider::text_for(const chat_request& request) const {
         }
         return text;
     }
-    if (prompt.find("short title") != std::string::npos) {
-        return "Simulated conversation";
+    if (prompt.starts_with("Generate a very short title")) {
+        // The first words of the question, as a small model would pick.
+        const auto at = prompt.rfind("Question: ");
+        std::string title;
+        std::size_t taken = 0;
+        for (std::size_t pos = at == std::string::npos ? prompt.size() : at + 10;
+             pos < prompt.size() && taken < 4;
+             ++pos) {
+            const char c = prompt[pos];
+            if (c == ' ' || c == '\n') {
+                taken += title.empty() || title.back() == ' ' ? 0 : 1;
+                title += taken < 4 && !title.empty() && title.back() != ' ' ? " " : "";
+            } else if (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-') {
+                title += c;
+            }
+        }
+        while (!title.empty() && title.back() == ' ') {
+            title.pop_back();
+        }
+        return title.empty() ? "Simulated conversation" : title;
     }
     std::string text = "[simulated " + request.model + "] ";
     for (int idx = 0; idx < options_.answer_words; ++idx) {

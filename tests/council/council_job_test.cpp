@@ -33,10 +33,29 @@ public:
     std::atomic<int> calls{0};
 };
 
+// Answers every call with a fixed text and records the messages of the stage-1 calls.
+class recording_provider final : public llm::provider {
+public:
+    net::awaitable<result<llm::completion>> stream(llm::chat_request r, llm::delta_sink) override {
+        const auto& last = r.messages.back().content;
+        if (!last.starts_with("You are evaluating") && !last.starts_with("You are the Chairman") &&
+            !last.starts_with("Generate a very short title")) {
+            std::lock_guard lock(mutex);
+            stage1_calls.push_back(r.messages);
+        }
+        llm::completion c;
+        c.text = "recorded answer";
+        co_return c;
+    }
+    std::mutex mutex;
+    std::vector<std::vector<llm::chat_message>> stage1_calls;
+};
+
 class CouncilJobTest : public ::testing::Test {
 protected:
     CouncilJobTest() {
         models_.add("sim", sim_);
+        models_.add("rec", rec_);
         models_.add("broken", broken_);
         models_.set_default("sim");
         add_council_type(types_, models_, settings_);
@@ -88,6 +107,7 @@ protected:
     std::shared_ptr<llm::sim_provider> sim_ = std::make_shared<llm::sim_provider>(llm::sim_options{
         .tokens_per_s = 0, .answer_words = 40});
     std::shared_ptr<failing_provider> broken_ = std::make_shared<failing_provider>();
+    std::shared_ptr<recording_provider> rec_ = std::make_shared<recording_provider>();
     llm::providers models_;
     council_settings settings_ = simulated_council();
     jobs::registry types_ = jobs::builtin_registry();
@@ -207,13 +227,105 @@ TEST_F(CouncilJobTest, EveryMemberFailingIsRecordedClearly) {
     EXPECT_TRUE(r.at("stage2").as_array().empty());
 }
 
+// Runs one turn of conversation `id` asking `question` and waits for its job to end.
+store::job run_turn(
+    store::store& db,
+    const jobs::registry& types,
+    const std::string& id,
+    const std::string& question,
+    bool title
+) {
+    store::job out;
+    jobs::engine_options options;
+    options.idle_poll_ms = 20;
+    system_clock clk;
+    jobs::engine e(db, types, clk, options);
+    test::run_coro(
+        [&](auto& ioc) -> net::awaitable<void> {
+            co_await e.start(ioc.get_executor());
+            store::new_turn t;
+            t.conversation_id = id;
+            t.content = question;
+            t.job.type = "council";
+            t.job.payload = json::serialize(json::object{
+                {"question", question},
+                {"conversation_id", id},
+                {"title", title},
+                {"members", json::array{"rec:m1", "sim:m2"}},
+                {"chairman", "sim:chair"},
+                {"title_model", "sim:title"}});
+            auto started = co_await db.start_turn(t, clk.now());
+            EXPECT_TRUE(started.has_value());
+            net::steady_timer timer(co_await net::this_coro::executor);
+            for (int tries = 0; started && tries < 500; ++tries) {
+                auto j = co_await db.find_job(started->job.id);
+                if (store::is_terminal(j->state)) {
+                    out = *j;
+                    break;
+                }
+                timer.expires_after(20ms);
+                co_await timer.async_wait(net::use_awaitable);
+            }
+            e.stop();
+        },
+        2
+    );
+    return out;
+}
+
+TEST_F(CouncilJobTest, ConversationTurnsSeeEarlierTurnsAndTheFirstNamesTheConversation) {
+    std::string id;
+    test::run_coro([&](auto&) -> net::awaitable<void> {
+        auto c = co_await db_->create_conversation("New Conversation", "{}", 1);
+        id = c.id;
+    });
+    auto first = run_turn(*db_, types_, id, "Why is the sky blue?", true);
+    ASSERT_EQ(first.state, store::job_state::succeeded) << first.error;
+    auto second = run_turn(*db_, types_, id, "And at sunset?", false);
+    ASSERT_EQ(second.state, store::job_state::succeeded) << second.error;
+
+    store::conversation c;
+    std::vector<store::message> messages;
+    std::vector<store::event> events;
+    test::run_coro([&](auto&) -> net::awaitable<void> {
+        auto found = co_await db_->find_conversation(id);
+        c = found.value();
+        auto loaded = co_await db_->load_messages(id);
+        messages = loaded.value();
+        auto read = co_await db_->read_events(store::job_topic(first.id), 0, 1000);
+        events = read.value();
+    });
+    EXPECT_EQ(c.title, "Why is the sky") << "the simulated title model's first words";
+    EXPECT_EQ(c.processing_state, "idle");
+    ASSERT_EQ(messages.size(), 4U);
+    const auto first_answer = messages[1].content;
+    EXPECT_FALSE(first_answer.empty());
+    EXPECT_TRUE(std::any_of(events.begin(), events.end(), [](const store::event& e) {
+        return e.type == "title" && json::parse(e.data).at("title") == "Why is the sky";
+    }));
+
+    // Stage 1 of the second turn saw the first question and the council's answer to it.
+    std::lock_guard lock(rec_->mutex);
+    ASSERT_EQ(rec_->stage1_calls.size(), 2U);
+    EXPECT_EQ(rec_->stage1_calls[0].size(), 1U);
+    const auto& second_call = rec_->stage1_calls[1];
+    ASSERT_EQ(second_call.size(), 3U);
+    EXPECT_EQ(second_call[0].role, "user");
+    EXPECT_EQ(second_call[0].content, "Why is the sky blue?");
+    EXPECT_EQ(second_call[1].role, "assistant");
+    EXPECT_EQ(second_call[1].content, first_answer);
+    EXPECT_EQ(second_call[2].content, "And at sunset?");
+}
+
 TEST_F(CouncilJobTest, BadPayloadsAreRefusedAtSubmission) {
     for (const auto* bad :
          {R"({})",
           R"({"question":""})",
           R"({"question":"q","members":[]})",
           R"({"question":"q","history":[{"role":"system","content":"x"}]})",
-          R"({"question":"q","self_ranking":"yes"})"}) {
+          R"({"question":"q","self_ranking":"yes"})",
+          R"({"question":"q","title":1})",
+          R"({"question":"q","conversation_id":""})"}) {
         EXPECT_TRUE(types_.find("council")->validate(json::parse(bad)).has_value()) << bad;
     }
     EXPECT_FALSE(types_.find("council")->validate(json::parse(R"({"question":"q"})")).has_value());

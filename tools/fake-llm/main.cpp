@@ -9,8 +9,8 @@
 //               "m429": {"status": 429, "retry_after_s": 0.2, "fail_times": 1},
 //               "mcut": {"disconnect_after": 3},
 //               "slow": {"tokens": 300, "token_ms": 20, "ranking": {"token_ms": 50}}}}
-// (a model, or the default, may set "answer", "ranking" or "synthesis" calls apart.)
-// GET /stats → {"calls": {MODEL: {"answer": n, "ranking": n, "synthesis": n}}}: what it served.
+// (a model, or the default, may set "answer", "ranking", "synthesis" or "title" calls apart.)
+// GET /stats → {"calls": {MODEL: {"answer": n, "ranking": n, …}}}: what it served.
 // Prints "fake-llm listening on http://HOST:PORT" once ready (--listen 127.0.0.1:0 picks a port).
 #include <chrono>
 #include <fstream>
@@ -91,7 +91,7 @@ public:
     }
 
     // The behaviour for this call of `model`, counting the call under `kind` ("answer",
-    // "ranking", "synthesis"; a script may set any of them apart, e.g. "ranking": {…}).
+    // "ranking", "synthesis", "title"; a script may set any of them apart, e.g. "ranking": {…}).
     std::pair<behaviour, int> call(const std::string& model, const std::string& kind) {
         std::lock_guard lock(mutex_);
         auto it = models_.find(model);
@@ -119,7 +119,7 @@ private:
     static void read_kinds(
         const json::object& o, const behaviour& base, std::map<std::string, behaviour>& out
     ) {
-        for (const char* kind : {"answer", "ranking", "synthesis"}) {
+        for (const char* kind : {"answer", "ranking", "synthesis", "title"}) {
             if (const auto* v = o.if_contains(kind); v != nullptr && v->is_object()) {
                 out[kind] = read_behaviour(v->as_object(), base);
             }
@@ -150,6 +150,9 @@ std::string answer_text(const std::string& model, const std::string& prompt, int
             text += std::to_string(idx + 1) + ". " + labels[labels.size() - 1 - idx] + "\n";
         }
         return text;
+    }
+    if (prompt.starts_with("Generate a very short title")) {
+        return "\"Fake Title From " + model + "\"";  // quoted, as real models often do
     }
     std::string text = "Answer from " + model + ":";
     for (int idx = 0; idx < tokens; ++idx) {
@@ -295,7 +298,8 @@ int main(int argc, char** argv) {
             }
             const std::string kind = prompt.starts_with("You are evaluating")     ? "ranking"
                                      : prompt.starts_with("You are the Chairman") ? "synthesis"
-                                                                                  : "answer";
+                                     : prompt.starts_with("Generate a very short title") ? "title"
+                                                                                         : "answer";
             auto [b, n] = s.call(name, kind);
             if (b.status != 200 && n <= b.fail_times) {
                 auto res = http::json_response(
