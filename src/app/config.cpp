@@ -107,6 +107,26 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
         if (auto e = read_value(*server, "max_body_bytes", "server.", config.max_body_bytes)) {
             return e;
         }
+        if (const auto* origins = server->get("cors_origins")) {
+            const auto* list = origins->as_array();
+            if (list == nullptr) {
+                return bad("config: 'server.cors_origins' must be a list of origins");
+            }
+            config.cors_origins.clear();
+            for (const auto& o : *list) {
+                auto origin = o.value<std::string>();
+                // An origin is scheme://host[:port]; "*" is refused: the API is not for any site.
+                if (!origin ||
+                    !(origin->starts_with("http://") || origin->starts_with("https://")) ||
+                    origin->ends_with("/")) {
+                    return bad(
+                        "config: 'server.cors_origins' entries must be origins like "
+                        "\"http://localhost:5173\" (no wildcard, no trailing slash)"
+                    );
+                }
+                config.cors_origins.push_back(*origin);
+            }
+        }
     }
     if (const auto* store = root["store"].as_table()) {
         if (auto e = check_keys(*store, "store.", {"url"})) {

@@ -42,6 +42,8 @@ struct app_config {
     std::string db = "sqlite:./data/conclave.db";
     std::string log_level = "info";
     std::size_t max_body_bytes = 1 << 20;
+    // The llm-council web client's dev servers, as it expects.
+    std::vector<std::string> cors_origins{"http://localhost:5173", "http://localhost:3000"};
     jobs::engine_options engine;
     stream::stream_options stream;
     std::vector<type_override> types;

@@ -12,6 +12,8 @@
 #include <boost/asio/strand.hpp>
 
 #include "app/models.hpp"
+#include "chat/chat.hpp"
+#include "chat/routes.hpp"
 #include "core/logging.hpp"
 #include "events/hub.hpp"
 #include "events/retention.hpp"
@@ -96,6 +98,10 @@ int serve(const app_config& config) {
     stream::add_sse_routes(routes, hub, engine, config.stream);
     stream::add_ws_route(routes, hub, engine, config.stream);
     http::add_job_routes(routes, engine);
+    chat::chat conversations(engine, *db, council_models.providers);
+    chat::add_conversation_routes(routes, conversations);
+    chat::add_llm_council_routes(routes, conversations, hub, engine, config.stream);
+    routes.set_cors_origins(config.cors_origins);
     http::server server(
         ioc,
         routes,

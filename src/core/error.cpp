@@ -30,6 +30,8 @@ const char* to_string(errc code) noexcept {
             return "unauthorized";
         case errc::conversation_busy:
             return "conversation_busy";
+        case errc::forbidden:
+            return "forbidden";
     }
     return "internal";
 }

@@ -31,6 +31,7 @@ enum class errc {
     internal,              // a bug or an infrastructure failure, reported without internals (500)
     unauthorized,          // missing or refused credentials (401)
     conversation_busy,     // a council is already running in the conversation (409)
+    forbidden,             // known caller, not allowed (403)
 };
 
 // The wire name of a code, e.g. "invalid_transition".

@@ -30,6 +30,8 @@ bhttp::status status_of(errc code) noexcept {
             return bhttp::status::internal_server_error;
         case errc::unauthorized:
             return bhttp::status::unauthorized;
+        case errc::forbidden:
+            return bhttp::status::forbidden;
     }
     return bhttp::status::internal_server_error;
 }

@@ -1,5 +1,7 @@
 #include "http/router.hpp"
 
+#include <algorithm>
+
 #include <boost/url/parse.hpp>
 
 #include "core/logging.hpp"
@@ -44,7 +46,56 @@ void router::add(
     routes_.push_back(route{method, split_pattern(pattern), std::move(handler), std::move(accept)});
 }
 
+std::string router::cors_head_lines(const std::string& allowed_origin) {
+    if (allowed_origin.empty()) {
+        return "";
+    }
+    return "Access-Control-Allow-Origin: " + allowed_origin + "\r\nVary: Origin\r\n";
+}
+
+routed router::preflight(const request& req, const std::string& origin) const {
+    if (origin.empty()) {
+        return routed{
+            error_response(fail(
+                errc::forbidden,
+                "origin '" + std::string(req[bhttp::field::origin]) +
+                    "' is not allowed (add it to [server] cors_origins)"
+            )),
+            {}};
+    }
+    response res{bhttp::status::no_content, 11};
+    res.set(bhttp::field::access_control_allow_origin, origin);
+    res.set(bhttp::field::access_control_allow_methods, "GET, POST, DELETE, OPTIONS");
+    const auto asked = req[bhttp::field::access_control_request_headers];
+    res.set(
+        bhttp::field::access_control_allow_headers,
+        asked.empty() ? std::string("Content-Type, Authorization, Last-Event-ID")
+                      : std::string(asked)
+    );
+    res.set(bhttp::field::access_control_max_age, "600");
+    res.set(bhttp::field::vary, "Origin");
+    res.prepare_payload();
+    return routed{std::move(res), {}};
+}
+
 net::awaitable<routed> router::handle(const request& req) const {
+    std::string origin(req[bhttp::field::origin]);
+    if (!origin.empty() &&
+        std::find(cors_origins_.begin(), cors_origins_.end(), origin) == cors_origins_.end()) {
+        origin.clear();
+    }
+    auto reply = co_await route_request(req, origin);
+    if (!origin.empty() && !reply.stream) {
+        reply.res.set(bhttp::field::access_control_allow_origin, origin);
+        reply.res.set(bhttp::field::vary, "Origin");
+    }
+    co_return reply;
+}
+
+net::awaitable<routed> router::route_request(const request& req, const std::string& origin) const {
+    if (req.method() == bhttp::verb::options && req.count(bhttp::field::origin) > 0) {
+        co_return preflight(req, origin);
+    }
     auto parsed = boost::urls::parse_origin_form(req.target());
     if (!parsed) {
         co_return routed{error_response(fail(errc::bad_request, "malformed request target")), {}};
@@ -78,7 +129,7 @@ net::awaitable<routed> router::handle(const request& req) const {
             req[bhttp::field::accept].find(r.accept) == std::string_view::npos) {
             continue;
         }
-        request_context ctx{req, *parsed, std::move(params), {}};
+        request_context ctx{req, *parsed, std::move(params), {}, origin};
         try {
             auto res = co_await r.handler(ctx);
             co_return routed{std::move(res), std::move(ctx.stream)};

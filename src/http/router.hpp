@@ -31,6 +31,9 @@ struct request_context {
     boost::urls::url_view url;
     std::vector<std::string> params;  // the {…} captures, in order
     stream_handler stream;            // set by a handler that streams instead of replying
+    // The request's Origin when the CORS allow-list admits it (else empty). The router adds
+    // the CORS headers to responses; a stream handler writes them into its own head.
+    std::string allowed_origin;
 
     // The decoded value of query parameter `name`, if present.
     std::optional<std::string> query(std::string_view name) const;
@@ -53,7 +56,18 @@ public:
     );
     net::awaitable<routed> handle(const request& req) const;
 
+    // Browser origins allowed to call the API (CORS): their requests get
+    // Access-Control-Allow-Origin, and their preflight OPTIONS requests a 204. No wildcard:
+    // an origin is allowed only by name.
+    void set_cors_origins(std::vector<std::string> origins) { cors_origins_ = std::move(origins); }
+
+    // "Access-Control-Allow-Origin: …\r\nVary: Origin\r\n" for a stream's own head, or "".
+    static std::string cors_head_lines(const std::string& allowed_origin);
+
 private:
+    routed preflight(const request& req, const std::string& origin) const;
+    net::awaitable<routed> route_request(const request& req, const std::string& origin) const;
+
     struct route {
         bhttp::verb method;
         std::vector<std::string> segments;
@@ -61,6 +75,7 @@ private:
         std::string accept;
     };
     std::vector<route> routes_;
+    std::vector<std::string> cors_origins_;
 };
 
 }  // namespace conclave::http

@@ -500,6 +500,42 @@ net::awaitable<result<std::vector<store::submitted>>> engine::submit_batch(const
     co_return created;
 }
 
+unix_ms engine::now() const {
+    return clock_.now();
+}
+
+net::awaitable<result<store::turn>> engine::start_turn(
+    std::string conversation_id, std::string content, const json::value& job_body
+) {
+    const unix_ms now = clock_.now();
+    auto spec = parse_submission(job_body, types_, now);
+    if (!spec) {
+        co_return spec.error();
+    }
+    store::new_turn t{std::move(conversation_id), std::move(content), std::move(*spec)};
+    auto started = co_await db_.start_turn(std::move(t), now);
+    if (started) {
+        dispatch_wakeup_.notify_all();
+        remote_wakeup_.notify_all();
+    }
+    co_return started;
+}
+
+net::awaitable<result<void>> engine::delete_conversation(std::string id) {
+    auto found = co_await db_.find_conversation(id);
+    if (!found) {
+        co_return found.error();
+    }
+    auto deleted = co_await db_.delete_conversation(id, clock_.now());
+    if (deleted && !found->last_job_id.empty()) {
+        auto j = co_await db_.find_job(found->last_job_id);
+        if (j && j->state == store::job_state::cancelled && j->lease_owner == options_.node_id) {
+            cancel_running(j->id, j->attempts);
+        }
+    }
+    co_return deleted;
+}
+
 net::awaitable<result<store::job>> engine::find(std::string id) {
     co_return co_await db_.find_job(std::move(id));
 }

@@ -140,6 +140,14 @@ public:
         const boost::json::value& body
     );
 
+    // A conversation's turn: the user's message and its job (`job_body` as for submit),
+    // created together (store::start_turn). Errors: as submit, not_found, conversation_busy.
+    net::awaitable<result<store::turn>> start_turn(
+        std::string conversation_id, std::string content, const boost::json::value& job_body
+    );
+    // Deletes a conversation; its running council stops here at once. Errors: not_found.
+    net::awaitable<result<void>> delete_conversation(std::string id);
+
     net::awaitable<result<store::job>> find(std::string id);
     net::awaitable<store::job_page> list(store::job_filter filter);
     net::awaitable<store::job_counts> counts();
@@ -182,6 +190,7 @@ public:
     net::awaitable<result<job_snapshot>> snapshot(std::string id);
 
     const registry& types() const { return types_; }
+    unix_ms now() const;
     const engine_options& options() const { return options_; }
     int running() const { return running_.load(); }
 

@@ -31,14 +31,26 @@ namespace {
 // Writes a follower's output as Server-Sent Events.
 class sse_sink final : public sink {
 public:
-    sse_sink(beast::tcp_stream& stream, const stream_options& options, bool multi)
-        : stream_(stream), options_(options), multi_(multi) {}
+    sse_sink(
+        beast::tcp_stream& stream, const stream_options& options, bool multi, sse_renderer render
+    )
+        : stream_(stream), options_(options), multi_(multi), render_(std::move(render)) {}
 
     void add(const events::frame& f, const events::cursor& positions) override {
+        const std::string* body = &f.sse_body;
+        if (render_) {
+            // Rendered streams are few (a chat page each): parsing the event again is cheap.
+            const auto parsed = json::parse(f.ws_body);
+            auto text = render_(f.type, parsed.at("data"));
+            if (text.empty()) {
+                return;
+            }
+            body = &rendered_.emplace_back(std::move(text));
+        }
         ids_.push_back(
             "id: " + (multi_ ? events::format_cursor(positions) : std::to_string(f.offset)) + "\n"
         );
-        bodies_.push_back(&f.sse_body);
+        bodies_.push_back(body);
     }
 
     net::awaitable<bool> flush() override {
@@ -54,12 +66,20 @@ public:
         const bool ok = co_await write_buffers(buffers);
         ids_.clear();
         bodies_.clear();
+        rendered_.clear();
         co_return ok;
     }
 
     net::awaitable<bool> control(std::string op, json::object data) override {
+        if (render_) {
+            if (op == "end") {
+                co_return true;  // the rendered format has its own last event
+            }
+            data["type"] = op;
+        }
         // No id: Last-Event-ID stays the last event's.
-        const std::string text = "event: " + op + "\ndata: " + json::serialize(data) + "\n\n";
+        const std::string text =
+            (render_ ? "" : "event: " + op + "\n") + "data: " + json::serialize(data) + "\n\n";
         co_return co_await write(text);
     }
 
@@ -80,9 +100,12 @@ private:
     beast::tcp_stream& stream_;
     const stream_options& options_;
     bool multi_;
-    // Pending events: the frames' bodies stay alive in the follower's batch until flushed.
+    sse_renderer render_;  // empty: the native format
+    // Pending events: the frames' bodies stay alive in the follower's batch until flushed;
+    // rendered bodies live here (a deque does not move them).
     std::vector<std::string> ids_;
     std::vector<const std::string*> bodies_;
+    std::deque<std::string> rendered_;
 };
 
 // One SSE connection over one or more topics.
@@ -94,20 +117,23 @@ public:
         jobs::engine& engine,
         const stream_options& options,
         events::cursor positions,
-        bool multi
+        bool multi,
+        std::string cors_lines,
+        sse_renderer render
     )
         : stream_(stream),
           options_(options),
           initial_(std::move(positions)),
           multi_(multi),
-          out_(stream, options, multi),
+          cors_lines_(std::move(cors_lines)),
+          out_(stream, options, multi, std::move(render)),
           follower_(hub, engine, options, out_) {}
 
     net::awaitable<void> run() {
         const std::string head =
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-            "X-Accel-Buffering: no\r\nConnection: close\r\nServer: conclave\r\n\r\nretry: " +
-            std::to_string(options_.retry.count()) + "\n\n";
+            "X-Accel-Buffering: no\r\nConnection: close\r\nServer: conclave\r\n" +
+            cors_lines_ + "\r\nretry: " + std::to_string(options_.retry.count()) + "\n\n";
         if (co_await out_.write(head)) {
             co_await follow_all();
         }
@@ -156,6 +182,7 @@ private:
     const stream_options& options_;
     events::cursor initial_;
     bool multi_;
+    std::string cors_lines_;
     sse_sink out_;
     follower follower_;
 };
@@ -174,7 +201,8 @@ net::awaitable<http::response> open_stream(
     jobs::engine& engine,
     const stream_options& options,
     events::cursor positions,
-    bool multi
+    bool multi,
+    sse_renderer render = {}
 ) {
     std::size_t job_topics = 0;
     std::size_t ended = 0;
@@ -199,8 +227,11 @@ net::awaitable<http::response> open_stream(
                   &engine,
                   &options,
                   positions = std::move(positions),
-                  multi](beast::tcp_stream& stream, beast::flat_buffer&) -> net::awaitable<void> {
-        sse_session session(stream, hub, engine, options, positions, multi);
+                  multi,
+                  cors = http::router::cors_head_lines(ctx.allowed_origin),
+                  render = std::move(render
+                  )](beast::tcp_stream& stream, beast::flat_buffer&) -> net::awaitable<void> {
+        sse_session session(stream, hub, engine, options, positions, multi, cors, render);
         co_await session.run();
     };
     co_return http::response{};
@@ -234,6 +265,21 @@ net::awaitable<http::response> single_topic(
 }
 
 }  // namespace
+
+net::awaitable<http::response> render_job_stream(
+    http::request_context& ctx,
+    events::hub& hub,
+    jobs::engine& engine,
+    const stream_options& options,
+    const std::string& job_id,
+    std::int64_t after,
+    sse_renderer render
+) {
+    events::cursor positions{{store::job_topic(job_id), after}};
+    co_return co_await open_stream(
+        ctx, hub, engine, options, std::move(positions), false, std::move(render)
+    );
+}
 
 void add_sse_routes(
     http::router& routes, events::hub& hub, jobs::engine& engine, stream_options options

@@ -17,6 +17,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <string>
+
+#include <boost/json/fwd.hpp>
 
 #include "http/router.hpp"
 
@@ -41,6 +45,25 @@ struct stream_options {
 // `hub` and `engine` outlive the router.
 void add_sse_routes(
     http::router& routes, events::hub& hub, jobs::engine& engine, stream_options options
+);
+
+// Another wire format over the same exact following (e.g. the llm-council client's): renders
+// one event as the SSE text that follows its `id:` line ("data: …\n\n", possibly several
+// events), or "" to leave it out.
+using sse_renderer =
+    std::function<std::string(const std::string& type, const boost::json::value& data)>;
+
+// Answers `ctx` with the SSE stream of job `job_id`'s topic after offset `after`, each event
+// rendered by `render`; it closes after the job's terminal event (204 when that was already
+// sent). `options` outlives the stream.
+net::awaitable<http::response> render_job_stream(
+    http::request_context& ctx,
+    events::hub& hub,
+    jobs::engine& engine,
+    const stream_options& options,
+    const std::string& job_id,
+    std::int64_t after,
+    sse_renderer render
 );
 
 }  // namespace conclave::stream
