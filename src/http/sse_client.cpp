@@ -27,12 +27,16 @@ sse_result read_sse(const std::string& base_url, const sse_request& request) {
             "cannot reach conclave at " + base_url + ": " + connect_error.message()
         );
     }
-    std::string req = "GET " + request.target + " HTTP/1.1\r\nHost: " + host +
+    std::string req = request.method + " " + request.target + " HTTP/1.1\r\nHost: " + host +
                       "\r\nAccept: text/event-stream\r\n";
     if (!request.last_event_id.empty()) {
         req += "Last-Event-ID: " + request.last_event_id + "\r\n";
     }
-    req += "\r\n";
+    if (!request.body.empty()) {
+        req += "Content-Type: application/json\r\nContent-Length: " +
+               std::to_string(request.body.size()) + "\r\n";
+    }
+    req += "\r\n" + request.body;
     asio::write(socket, asio::buffer(req));
 
     sse_result out;

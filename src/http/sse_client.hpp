@@ -25,6 +25,8 @@ struct sse_result {
 
 struct sse_request {
     std::string target;                 // e.g. "/v1/jobs/ID/events?after=3"
+    std::string method = "GET";         // POST for streams that start something (e.g. /api)
+    std::string body;                   // sent as JSON when not empty
     std::string last_event_id;          // sent as Last-Event-ID when not empty
     std::size_t max_events = SIZE_MAX;  // stop (close) after this many events
     std::size_t max_bytes = SIZE_MAX;  // close after reading this many body bytes (mid-event drops)
