@@ -34,5 +34,8 @@ int cmd_retry(const std::string& server, const std::string& id);
 // Prints a topic's events live from after `after`, reconnecting and resuming by itself.
 int cmd_watch(const std::string& server, const std::string& topic, std::int64_t after);
 int cmd_migrate(const std::string& db_url);
+// Asks the council `question` (in a new conversation, or continuing `conversation`) and shows
+// it live. Exit 0 when the council answered.
+int cmd_ask(const std::string& server, const std::string& question, std::string conversation);
 
 }  // namespace conclave::app

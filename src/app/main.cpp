@@ -69,6 +69,13 @@ int main(int argc, char** argv) {
     watch_cmd->add_option("--after", watch_after, "start after this offset")
         ->check(CLI::NonNegativeNumber);
 
+    auto* ask_cmd =
+        cli.add_subcommand("ask", "ask the LLM council a question and watch it deliberate live");
+    std::string question;
+    std::string conversation;
+    ask_cmd->add_option("question", question, "what to ask")->required();
+    ask_cmd->add_option("--conversation", conversation, "continue this conversation (its id)");
+
     auto* migrate_cmd = cli.add_subcommand("migrate", "apply database migrations and exit");
     std::optional<std::string> migrate_db;
     migrate_cmd->add_option(
@@ -117,6 +124,9 @@ int main(int argc, char** argv) {
     }
     if (*watch_cmd) {
         return cmd_watch(server_url, watch_topic, watch_after);
+    }
+    if (*ask_cmd) {
+        return cmd_ask(server_url, question, conversation);
     }
     if (*migrate_cmd) {
         auto config = load_config(std::nullopt);

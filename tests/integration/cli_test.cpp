@@ -1,10 +1,14 @@
 // The `conclave` client subcommands against the real server.
 #include <array>
 #include <cstdio>
+#include <fstream>
+
+#include <boost/json.hpp>
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include "http/client.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -128,6 +132,47 @@ TEST_F(CliTest, WatchRefusesBadTopics) {
     EXPECT_NE(unknown.output.find("not_found"), std::string::npos) << unknown.output;
     auto bad = run_cli(server_.url(), "watch 'bad topic'");
     EXPECT_EQ(bad.exit_code, 2);
+}
+
+// `conclave ask` on the simulated council (no API key), sped up: live stages, the rankings
+// table, the answer, then a second turn in the same conversation.
+TEST(CliAskTest, AskShowsTheCouncilLiveAndContinuesAConversation) {
+    temp_dir dir;
+    const auto config = dir.file("c.toml");
+    std::ofstream(config) << "[providers.sim]\ntokens_per_s = 2000\n";
+    server_process server(dir.file("ask.db"), {"--config", config});
+    auto first = run_cli(server.url(), "ask 'Why is the sky blue?'");
+    EXPECT_EQ(first.exit_code, 0) << first.output;
+    for (const auto* expected :
+         {"simulated",
+          "Stage 1",
+          "sim:alpha",
+          "done",
+          "Stage 2",
+          "avg rank",
+          "Stage 3",
+          "— sim:chair",
+          "usage:",
+          "title: Why is the sky"}) {
+        EXPECT_NE(first.output.find(expected), std::string::npos) << expected << "\n"
+                                                                  << first.output;
+    }
+    const auto at = first.output.find("--conversation ");
+    ASSERT_NE(at, std::string::npos);
+    const auto id = first.output.substr(at + 15, 36);
+    auto second = run_cli(server.url(), "ask --conversation " + id + " 'And at sunset?'");
+    EXPECT_EQ(second.exit_code, 0) << second.output;
+    EXPECT_NE(second.output.find("conversation " + id), std::string::npos) << second.output;
+    auto c = http::client(server.url()).get("/v1/conversations/" + id);
+    EXPECT_EQ(boost::json::parse(c.body).at("message_count"), 4) << c.body;
+
+    auto unknown = run_cli(server.url(), "ask --conversation nope 'Hello?'");
+    EXPECT_EQ(unknown.exit_code, 1);
+    EXPECT_NE(unknown.output.find("conversation nope does not exist"), std::string::npos)
+        << unknown.output;
+    auto empty = run_cli(server.url(), "ask ' '");
+    EXPECT_EQ(empty.exit_code, 1);
+    EXPECT_NE(empty.output.find("'content' must not be empty"), std::string::npos) << empty.output;
 }
 
 TEST(CliMigrateTest, MigrateCreatesTheSchemaOnce) {
