@@ -207,10 +207,24 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
         if (auto e = check_keys(
                 *stream,
                 "stream.",
-                {"heartbeat_s", "queue_bytes", "max_topics", "retention_interval_s"}
+                {"heartbeat_s",
+                 "queue_bytes",
+                 "max_topics",
+                 "retention_interval_s",
+                 "delta_interval_ms"}
             )) {
             return e;
         }
+        // How long token deltas gather before they are written as one event: lower is
+        // snappier, higher writes fewer events (bench/README.md has the trade-off).
+        std::int64_t delta_ms = config.engine.deltas.flush_interval.count();
+        if (auto e = read_value(*stream, "delta_interval_ms", "stream.", delta_ms)) {
+            return e;
+        }
+        if (delta_ms < 1 || delta_ms > 10'000) {
+            return bad("config: [stream] delta_interval_ms must be 1-10000");
+        }
+        config.engine.deltas.flush_interval = std::chrono::milliseconds(delta_ms);
         double retention_s = static_cast<double>(config.retention_interval.count()) / 1000;
         if (auto e = read_value(*stream, "retention_interval_s", "stream.", retention_s)) {
             return e;

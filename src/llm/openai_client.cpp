@@ -132,7 +132,9 @@ struct openai_provider::impl {
             parser.get().body().data = chunk.data();
             parser.get().body().size = chunk.size();
             lowest.expires_after(streamed ? options.idle_timeout : options.first_token_timeout);
-            auto [ec, n] = co_await bhttp::async_read(
+            // read_some, not read: read fills the whole buffer before returning, which held
+            // tokens back for hundreds of milliseconds (found by bench/council_bench).
+            auto [ec, n] = co_await bhttp::async_read_some(
                 stream, buffer, parser, net::as_tuple(net::use_awaitable)
             );
             const std::size_t got = chunk.size() - parser.get().body().size;

@@ -30,7 +30,8 @@ protected:
                 "busy429": {"status": 429, "retry_after_s": 0.3, "fail_times": 1},
                 "locked401": {"status": 401, "fail_times": 1000},
                 "down500": {"status": 503, "fail_times": 1000},
-                "cut": {"disconnect_after": 4}
+                "cut": {"disconnect_after": 4},
+                "paced": {"tokens": 6, "token_ms": 150, "stamp": true}
             }})";
         fake_ = std::make_unique<test::server_process>(
             std::vector<std::string>{
@@ -88,6 +89,33 @@ TEST_F(OpenAiClientTest, StreamsTextUsageAndCost) {
     ASSERT_TRUE(r.done->usage.cost.has_value());
     EXPECT_NEAR(*r.done->usage.cost, 0.0015, 1e-9);
     EXPECT_FALSE(r.done->simulated);
+}
+
+// Each token reaches the sink as it arrives, not when a read buffer fills: the first token is
+// in hand long before the last one is even sent (fake-llm stamps each with its send time).
+TEST_F(OpenAiClientTest, TokensReachTheSinkAsTheyArrive) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> seen;  // (sent, received) in µs
+    auto now_us = [] {
+        return std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::system_clock::now().time_since_epoch()
+        )
+            .count();
+    };
+    test::run_coro([&](auto&) -> net::awaitable<void> {
+        chat_request r{.model = "paced", .messages = {{"user", "hello"}}};
+        auto sink = [&](std::string text) -> net::awaitable<void> {
+            const auto at = text.rfind('@');
+            if (at != std::string::npos) {
+                seen.emplace_back(std::stoll(text.substr(at + 1)), now_us());
+            }
+            co_return;
+        };
+        auto done = co_await provider_->stream(std::move(r), sink);
+        EXPECT_TRUE(done.has_value());
+    });
+    ASSERT_GE(seen.size(), 6U);
+    EXPECT_LT(seen.front().second, seen.back().first)
+        << "the first token arrived only after the last was sent: reads are buffered";
 }
 
 TEST_F(OpenAiClientTest, RetriesServerErrorsAndHonoursRetryAfter) {

@@ -48,6 +48,7 @@ struct behaviour {
     int fail_times = 0;  // how many calls fail before it answers
     double retry_after_s = -1;
     int disconnect_after = -1;  // tokens before dropping the connection
+    bool stamp = false;         // each token ends with "@<unix µs>" of its sending (benchmarks)
 };
 
 behaviour read_behaviour(const json::object& o, behaviour b) {
@@ -63,6 +64,9 @@ behaviour read_behaviour(const json::object& o, behaviour b) {
     num("fail_times", b.fail_times);
     num("retry_after_s", b.retry_after_s);
     num("disconnect_after", b.disconnect_after);
+    if (const auto* v = o.if_contains("stamp")) {
+        b.stamp = v->is_bool() && v->as_bool();
+    }
     return b;
 }
 
@@ -205,6 +209,12 @@ net::awaitable<void> stream_answer(
             stream.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
             stream.socket().close(ignored);
             co_return;  // mid-stream, no terminal chunk
+        }
+        if (b.stamp) {
+            const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::system_clock::now().time_since_epoch()
+            );
+            piece += "@" + std::to_string(us.count());
         }
         const json::object delta{{"content", piece}};
         const json::object choice{{"index", 0}, {"delta", delta}, {"finish_reason", nullptr}};
