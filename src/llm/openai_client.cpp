@@ -146,6 +146,9 @@ struct openai_provider::impl {
             if (!fits) {
                 co_return failed(errc::internal, "malformed stream: an overlong line", false);
             }
+            // The text of every chunk this read brought goes to the sink in one piece: under
+            // load one read holds many chunks, and each sink call costs a coalescer hop.
+            std::string text;
             for (const auto& data : payloads) {
                 auto c = parse_chunk(data);
                 if (!c) {
@@ -169,8 +172,11 @@ struct openai_provider::impl {
                 if (!c->content.empty()) {
                     streamed = true;
                     out.text += c->content;
-                    co_await sink(std::move(c->content));
+                    text += c->content;
                 }
+            }
+            if (!text.empty()) {
+                co_await sink(std::move(text));
             }
             if (ec && ec != bhttp::error::need_buffer) {
                 if (done) {
