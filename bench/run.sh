@@ -10,3 +10,5 @@ ulimit -n 65536 2>/dev/null || true
 build/release/bin/fanout_bench
 echo
 build/release/bin/resume_bench
+echo
+build/release/bin/council_bench --councils 100
