@@ -22,6 +22,8 @@
 #include "store/sqlite/sqlite_store.hpp"
 #include "stream/sse.hpp"
 #include "stream/ws.hpp"
+#include "web/assets.hpp"
+#include "web/routes.hpp"
 
 namespace conclave::app {
 
@@ -101,6 +103,8 @@ int serve(const app_config& config) {
     chat::chat conversations(engine, *db, council_models.providers);
     chat::add_conversation_routes(routes, conversations);
     chat::add_llm_council_routes(routes, conversations, hub, engine, config.stream);
+    // Last: the UI answers only what no API route matches.
+    web::add_web_routes(routes);
     routes.set_cors_origins(config.cors_origins);
     http::server server(
         ioc,
@@ -135,6 +139,11 @@ int serve(const app_config& config) {
         log->info(
             "serving {} with store {} as node '{}'", config.listen, config.db, config.engine.node_id
         );
+        if (!web::ui_built()) {
+            log->info(
+                "the web UI was not built into this binary (make build); serving a placeholder"
+            );
+        }
         if (council_models.simulated) {
             log->info(
                 "no API key for provider '{}': councils default to simulated models (sim:*)",

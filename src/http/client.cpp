@@ -70,6 +70,8 @@ client_response client::request(
             bhttp::write(*impl_->stream, req);
             bhttp::response_parser<bhttp::string_body> parser;
             parser.body_limit(1ULL << 30);
+            // A response to HEAD announces a body it does not carry.
+            parser.skip(req.method() == bhttp::verb::head);
             bhttp::read(*impl_->stream, impl_->buffer, parser);
             auto res = parser.release();
             client_response out;

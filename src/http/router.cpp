@@ -29,6 +29,22 @@ bool is_capture(const std::string& segment) {
     return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
 }
 
+// Runs a handler: its exception is logged and answered 500 with no internals.
+net::awaitable<routed> run_handler(const route_handler& handler, request_context& ctx) {
+    try {
+        auto res = co_await handler(ctx);
+        co_return routed{std::move(res), std::move(ctx.stream)};
+    } catch (const std::exception& e) {
+        logger("http")->error(
+            "{} {}: {}",
+            std::string(ctx.req.method_string()),
+            std::string(ctx.req.target()),
+            e.what()
+        );
+    }
+    co_return routed{error_response(fail(errc::internal, "internal error")), {}};
+}
+
 }  // namespace
 
 std::optional<std::string> request_context::query(std::string_view name) const {
@@ -130,15 +146,11 @@ net::awaitable<routed> router::route_request(const request& req, const std::stri
             continue;
         }
         request_context ctx{req, *parsed, std::move(params), {}, origin};
-        try {
-            auto res = co_await r.handler(ctx);
-            co_return routed{std::move(res), std::move(ctx.stream)};
-        } catch (const std::exception& e) {
-            logger("http")->error(
-                "{} {}: {}", std::string(req.method_string()), std::string(req.target()), e.what()
-            );
-        }
-        co_return routed{error_response(fail(errc::internal, "internal error")), {}};
+        co_return co_await run_handler(r.handler, ctx);
+    }
+    if (!path_matched && fallback_) {
+        request_context ctx{req, *parsed, {}, {}, origin};
+        co_return co_await run_handler(fallback_, ctx);
     }
     const auto path = std::string(parsed->path());
     auto err = path_matched

@@ -56,6 +56,11 @@ public:
     );
     net::awaitable<routed> handle(const request& req) const;
 
+    // Answers the requests whose path no route matches, instead of the 404 (the web UI's
+    // files and its client-side routes). A path that some route matches with another method
+    // is still 405. The handler answers 404 itself for what it does not serve.
+    void set_fallback(route_handler handler) { fallback_ = std::move(handler); }
+
     // Browser origins allowed to call the API (CORS): their requests get
     // Access-Control-Allow-Origin, and their preflight OPTIONS requests a 204. No wildcard:
     // an origin is allowed only by name.
@@ -75,6 +80,7 @@ private:
         std::string accept;
     };
     std::vector<route> routes_;
+    route_handler fallback_;
     std::vector<std::string> cors_origins_;
 };
 

@@ -75,6 +75,22 @@ TEST(RouterTest, HandlerExceptionIs500WithoutInternals) {
     EXPECT_EQ(res.body().find("secret"), std::string::npos);
 }
 
+TEST(RouterTest, FallbackAnswersOnlyPathsNoRouteMatches) {
+    auto r = sample_router();
+    r.set_fallback([](request_context& ctx) -> net::awaitable<response> {
+        co_return json_response(
+            bhttp::status::ok, json::object{{"fallback", std::string(ctx.url.path())}}
+        );
+    });
+    auto unknown = call(r, bhttp::verb::get, "/v2/nothing");
+    EXPECT_EQ(json::parse(unknown.body()).at("fallback").as_string(), "/v2/nothing");
+    EXPECT_EQ(call(r, bhttp::verb::get, "/").result(), bhttp::status::ok);
+    EXPECT_EQ(call(r, bhttp::verb::get, "/v1/jobs/x").body().find("fallback"), std::string::npos);
+    EXPECT_EQ(
+        call(r, bhttp::verb::delete_, "/v1/jobs/x").result(), bhttp::status::method_not_allowed
+    );
+}
+
 TEST(RouterTest, MalformedTargetIs400) {
     auto res = call(sample_router(), bhttp::verb::get, "no-slash");
     EXPECT_EQ(res.result(), bhttp::status::bad_request);
