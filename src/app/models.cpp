@@ -39,6 +39,15 @@ result<std::unique_ptr<models>> build_models(const app_config& config) {
     }
     bool default_has_key = false;
     for (const auto& p : configured) {
+        out->provider_list.push_back(provider_info{
+            .name = p.name,
+            .base_url = p.name == "sim"      ? ""
+                        : p.base_url.empty() ? llm::openai_options{}.base_url
+                                             : p.base_url,
+            .api_key_env = p.api_key_env,
+            .simulated = p.name == "sim",
+            .has_key = !env_or_empty(p.api_key_env).empty(),
+        });
         if (p.name == "sim") {
             out->providers.add(
                 "sim",

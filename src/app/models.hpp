@@ -15,8 +15,18 @@
 
 namespace conclave::app {
 
+// What a provider is, for GET /v1/config: never its key.
+struct provider_info {
+    std::string name;
+    std::string base_url;     // as configured (empty for "sim"); may hold secrets, see api_config
+    std::string api_key_env;  // the variable's name; empty: none
+    bool simulated = false;   // the built-in simulator
+    bool has_key = false;     // api_key_env is set and not empty
+};
+
 struct models {
     llm::providers providers;
+    std::vector<provider_info> provider_list;  // in configuration order, then openrouter, sim
     council::council_settings council;
     bool simulated = false;  // the council's default members are simulated
 };

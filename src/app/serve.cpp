@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "app/api_config.hpp"
 #include "app/models.hpp"
 #include "chat/chat.hpp"
 #include "chat/routes.hpp"
@@ -100,6 +101,7 @@ int serve(const app_config& config) {
     stream::add_sse_routes(routes, hub, engine, config.stream);
     stream::add_ws_route(routes, hub, engine, config.stream);
     http::add_job_routes(routes, engine);
+    add_config_route(routes, config, council_models);
     chat::chat conversations(engine, *db, council_models.providers);
     chat::add_conversation_routes(routes, conversations);
     chat::add_llm_council_routes(routes, conversations, hub, engine, config.stream);
