@@ -71,6 +71,10 @@ json::object to_json(const job_snapshot& snap) {
         parts[name] = text;
     }
     const auto topic = store::job_topic(snap.job.id);
+    json::array events;
+    for (const auto& e : snap.events) {
+        events.push_back(store::to_json(e));
+    }
     return json::object{
         {"job", store::to_json(snap.job)},
         {"attempt", snap.attempt},
@@ -80,6 +84,8 @@ json::object to_json(const job_snapshot& snap) {
         {"offset", snap.offset},
         // Continue with GET …/events?after=offset, or /v1/stream?topics=…&cursor=cursor.
         {"cursor", topic + "@" + std::to_string(snap.offset)},
+        {"events", std::move(events)},
+        {"events_truncated", snap.events_truncated},
     };
 }
 
@@ -548,6 +554,10 @@ net::awaitable<store::job_counts> engine::counts() {
     co_return co_await db_.count_jobs();
 }
 
+net::awaitable<std::vector<store::job_group_counts>> engine::counts_by_queue_and_type() {
+    co_return co_await db_.count_jobs_by_queue_and_type();
+}
+
 net::awaitable<result<store::job>> engine::cancel(std::string id) {
     auto cancelled = co_await db_.cancel_job(id, clock_.now());
     if (cancelled && cancelled->lease_owner == options_.node_id) {
@@ -794,6 +804,8 @@ net::awaitable<result<job_snapshot>> engine::snapshot(std::string id) {
         .parts = fold.parts(),
         .offset = fold.offset(),
         .complete = fold.complete(),
+        .events = fold.others(),
+        .events_truncated = fold.others_truncated(),
     };
     co_return out;
 }

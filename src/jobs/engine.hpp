@@ -49,10 +49,14 @@ struct job_snapshot {
     std::map<std::string, std::string> parts;
     std::int64_t offset = 0;
     bool complete = true;  // false: retention removed deltas this text needs
+    // The job's other events up to `offset` (all attempts, at most the newest 1000), so a page
+    // can rebuild what the events announced (stages, errors) without reading every delta.
+    std::vector<store::event> events;
+    bool events_truncated = false;
 };
 
-// {job, attempt, parts, complete, topic, offset, cursor}: what GET /v1/jobs/{id}/snapshot
-// answers and what a `reset` carries.
+// {job, attempt, parts, complete, topic, offset, cursor, events, events_truncated}: what
+// GET /v1/jobs/{id}/snapshot answers and what a `reset` carries.
 boost::json::object to_json(const job_snapshot& snap);
 
 // What a worker's POST /v1/jobs/{id}/events did: events appended, deltas buffered.
@@ -151,6 +155,8 @@ public:
     net::awaitable<result<store::job>> find(std::string id);
     net::awaitable<store::job_page> list(store::job_filter filter);
     net::awaitable<store::job_counts> counts();
+    // Per (queue, type): reads every job, see store::count_jobs_by_queue_and_type.
+    net::awaitable<std::vector<store::job_group_counts>> counts_by_queue_and_type();
     net::awaitable<result<store::job>> cancel(std::string id);
     net::awaitable<result<store::job>> retry(std::string id);
 

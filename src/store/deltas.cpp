@@ -81,6 +81,13 @@ void parts_fold::add(const event& e) {
         first_ = e.offset;
     }
     offset_ = e.offset;
+    if (!is_delta_type(e.type)) {
+        if (others_.size() == 2 * max_kept_events) {  // trimmed in bulk: amortized O(1)
+            others_.erase(others_.begin(), others_.begin() + max_kept_events);
+            others_dropped_ = true;
+        }
+        others_.push_back(e);
+    }
     if (e.type == "job.started") {
         boost::system::error_code ec;
         auto data = json::parse(e.data, ec);
@@ -114,6 +121,11 @@ void parts_fold::add(const event& e) {
     const auto skip = utf16_skip(d->text, length - d->at);
     text.append(d->text, skip);
     length = d->at + units;
+}
+
+std::vector<event> parts_fold::others() const {
+    const auto skip = others_.size() > max_kept_events ? others_.size() - max_kept_events : 0;
+    return {others_.begin() + static_cast<std::ptrdiff_t>(skip), others_.end()};
 }
 
 }  // namespace conclave::store

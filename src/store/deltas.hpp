@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json/fwd.hpp>
 
@@ -63,6 +64,12 @@ public:
     bool complete() const { return complete_ && (first_ <= 1 || started_); }
     // The attempt's `job.started` was among the events.
     bool saw_start() const { return started_; }
+    // The events that are not deltas (state changes, stage events…), oldest first, at most the
+    // newest `max_kept_events`: with the parts they are what a page needs to draw the job.
+    std::vector<event> others() const;
+    bool others_truncated() const { return others_dropped_ || others_.size() > max_kept_events; }
+
+    static constexpr std::size_t max_kept_events = 1000;
 
 private:
     int attempt_ = 0;
@@ -72,6 +79,8 @@ private:
     bool complete_ = true;
     bool started_ = false;
     std::int64_t first_ = 0;  // the first event's offset
+    std::vector<event> others_;
+    bool others_dropped_ = false;
 };
 
 }  // namespace conclave::store

@@ -102,5 +102,27 @@ TEST(DeltasTest, FoldStartingPastOffsetOneWithoutTheStartIsIncomplete) {
     EXPECT_EQ(restarted.parts().at("a"), "new");
 }
 
+TEST(DeltasTest, FoldKeepsTheOtherEventsForTheSnapshot) {
+    parts_fold fold(1);
+    fold.add(started(1, 1));
+    fold.add(piece(2, 1, "a", 0, "abc"));
+    fold.add(event{.topic = "job:x", .offset = 3, .type = "stage1.complete", .data = "{}"});
+    ASSERT_EQ(fold.others().size(), 2U);
+    EXPECT_EQ(fold.others()[0].type, "job.started");
+    EXPECT_EQ(fold.others()[1].offset, 3);
+    EXPECT_FALSE(fold.others_truncated());
+
+    parts_fold many(1);  // a job with more events than a snapshot carries keeps the newest
+    const auto total = static_cast<std::int64_t>(3 * parts_fold::max_kept_events + 7);
+    for (std::int64_t i = 1; i <= total; ++i) {
+        many.add(event{.topic = "job:x", .offset = i, .type = "job.progress", .data = "{}"});
+    }
+    const auto kept = many.others();
+    ASSERT_EQ(kept.size(), parts_fold::max_kept_events);
+    EXPECT_EQ(kept.back().offset, total);
+    EXPECT_EQ(kept.front().offset, total - static_cast<std::int64_t>(kept.size()) + 1);
+    EXPECT_TRUE(many.others_truncated());
+}
+
 }  // namespace
 }  // namespace conclave::store
