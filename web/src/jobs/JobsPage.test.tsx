@@ -43,7 +43,7 @@ const stats: Stats = {
 
 describe('JobsPage', () => {
   it('shows counts by state and queue, throughput, and filters the list', async () => {
-    const calls = stubFetch((method, url) => {
+    const calls = stubFetch((_method, url) => {
       if (url === '/v1/stats') return { body: stats };
       if (url.startsWith('/v1/jobs?')) {
         const state = new URLSearchParams(url.split('?')[1]).get('state');

@@ -50,8 +50,8 @@ describe('LiveStream', () => {
     expect(FakeSocket.all).toHaveLength(1);
     FakeSocket.all[0]!.open();
     expect(FakeSocket.all[0]!.sent).toEqual([
-      { op: 'subscribe', topic: 'job:a', after: 5 },
-      { op: 'subscribe', topic: 'conversations', after: 'now' },
+      { op: 'subscribe', topic: 'job:a', after: 5, id: 'job:a' },
+      { op: 'subscribe', topic: 'conversations', after: 'now', id: 'conversations' },
     ]);
   });
 
@@ -69,7 +69,7 @@ describe('LiveStream', () => {
     vi.advanceTimersByTime(300);
     const second = FakeSocket.all[1]!;
     second.open();
-    expect(second.sent).toEqual([{ op: 'subscribe', topic: 'job:a', after: 2 }]);
+    expect(second.sent).toEqual([{ op: 'subscribe', topic: 'job:a', after: 2, id: 'job:a' }]);
     second.server(event('job:a', 3));
     expect(got).toEqual([1, 2, 3]);
     expect(s.status).toBe('open');
@@ -109,12 +109,15 @@ describe('LiveStream', () => {
     expect(onSubscribed).toHaveBeenCalledTimes(1);
   });
 
-  it('passes errors on in words', () => {
+  it('passes a refused subscription on in words, to its subscriber only', () => {
     const s = make();
     const onError = vi.fn();
+    const other = vi.fn();
     s.subscribe('job:a', 0, { onEvent: () => {}, onError });
+    s.subscribe('job:b', 0, { onEvent: () => {}, onError: other });
     FakeSocket.all[0]!.open();
-    FakeSocket.all[0]!.server({ op: 'error', code: 'not_found', message: 'no such topic' });
+    FakeSocket.all[0]!.server({ op: 'error', code: 'not_found', message: 'no such topic', id: 'job:a' });
     expect(onError).toHaveBeenCalledWith('no such topic');
+    expect(other).not.toHaveBeenCalled();
   });
 });

@@ -71,7 +71,7 @@ export class LiveStream {
     const s: Subscription = { topic, after, sub, ended: false };
     this.subs.set(topic, s);
     this.connect();
-    this.send({ op: 'subscribe', topic, after });
+    this.send({ op: 'subscribe', topic, after, id: topic });
     return () => {
       if (this.subs.get(topic) !== s) return;
       this.subs.delete(topic);
@@ -108,7 +108,7 @@ export class LiveStream {
       this.retryMs = 250;
       this.setStatus('open');
       for (const s of this.subs.values()) {
-        if (!s.ended) ws.send(JSON.stringify({ op: 'subscribe', topic: s.topic, after: s.after }));
+        if (!s.ended) ws.send(JSON.stringify({ op: 'subscribe', topic: s.topic, after: s.after, id: s.topic }));
       }
       this.pinger = setInterval(() => this.send({ op: 'ping' }), 20_000);
     };
@@ -140,7 +140,8 @@ export class LiveStream {
     } catch {
       return;
     }
-    const topic = typeof m.topic === 'string' ? m.topic : '';
+    // Replies to a subscribe carry its topic as `id` (errors name no topic of their own).
+    const topic = typeof m.topic === 'string' ? m.topic : typeof m.id === 'string' ? m.id : '';
     const s = this.subs.get(topic);
     switch (m.op) {
       case 'event': {
@@ -164,8 +165,11 @@ export class LiveStream {
         return;
       case 'error': {
         const message = String(m.message ?? 'stream error');
-        if (s) s.sub.onError?.(message);
-        else for (const x of this.subs.values()) x.sub.onError?.(message);
+        if (s) {
+          // The subscription was refused: it is not followed, and not sent again on reconnect.
+          s.ended = true;
+          s.sub.onError?.(message);
+        } else for (const x of this.subs.values()) x.sub.onError?.(message);
         return;
       }
       case 'subscribed':
