@@ -19,7 +19,9 @@
 #include "events/hub.hpp"
 #include "events/retention.hpp"
 #include "http/api_jobs.hpp"
+#include "http/api_stats.hpp"
 #include "http/server.hpp"
+#include "jobs/throughput.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "stream/sse.hpp"
 #include "stream/ws.hpp"
@@ -81,6 +83,10 @@ int serve(const app_config& config) {
     // from the store and drops the live copy as a duplicate.) Declared before the store, so it
     // outlives every commit.
     fanout_thread fanout;
+    system_clock clk;
+    // Jobs ended per 10 s for GET /v1/stats, counted on the writer thread as each commit lands
+    // (a scan of the batch and one short lock). Also declared before the store.
+    jobs::throughput ended(clk);
     std::unique_ptr<store::store> db;
     try {
         db = store::sqlite::open_sqlite_store({.path = *path});
@@ -88,10 +94,10 @@ int serve(const app_config& config) {
         log->error("cannot open the store {}: {}", config.db, e.what());
         return 1;
     }
-    db->set_commit_listener([&hub, &fanout](const std::vector<store::event>& committed) {
+    db->set_commit_listener([&hub, &fanout, &ended](const std::vector<store::event>& committed) {
+        ended.record(committed);
         net::post(fanout.context, [&hub, committed] { hub.publish(committed); });
     });
-    system_clock clk;
     jobs::engine engine(*db, *types, clk, config.engine);
     std::atomic<bool> ready{false};
     std::atomic<bool> start_failed{false};
@@ -101,6 +107,7 @@ int serve(const app_config& config) {
     stream::add_sse_routes(routes, hub, engine, config.stream);
     stream::add_ws_route(routes, hub, engine, config.stream);
     http::add_job_routes(routes, engine);
+    http::add_stats_route(routes, engine, ended);
     add_config_route(routes, config, council_models);
     chat::chat conversations(engine, *db, council_models.providers);
     chat::add_conversation_routes(routes, conversations);

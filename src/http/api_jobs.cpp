@@ -317,19 +317,6 @@ void add_job_routes(router& routes, jobs::engine& engine) {
         );
     });
 
-    routes.add(verb::get, "/v1/stats", [&engine](request_context&) -> net::awaitable<response> {
-        auto counts = co_await engine.counts();
-        json::object jobs{
-            {"queued", counts.queued},
-            {"active", counts.active},
-            {"succeeded", counts.succeeded},
-            {"failed", counts.failed},
-            {"cancelled", counts.cancelled}};
-        co_return json_response(
-            status::ok, json::object{{"jobs", std::move(jobs)}, {"running_here", engine.running()}}
-        );
-    });
-
     routes.add(
         verb::get,
         "/v1/jobs/{id}",

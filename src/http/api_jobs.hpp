@@ -11,7 +11,8 @@ class engine;
 
 namespace conclave::http {
 
-// Adds /v1/jobs…, /v1/topics/{topic}/events and /v1/workers/claim. `engine` outlives the router.
+// Adds /v1/jobs…, /v1/topics/{topic}/events and /v1/workers/claim (GET /v1/stats is in
+// http/api_stats.hpp). `engine` outlives the router.
 void add_job_routes(router& routes, jobs::engine& engine);
 
 // Adds GET /healthz (always 200 while serving) and GET /readyz (200 once `ready` is true, else

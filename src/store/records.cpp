@@ -37,6 +37,26 @@ bool is_terminal(job_state s) noexcept {
     return s == job_state::succeeded || s == job_state::failed || s == job_state::cancelled;
 }
 
+void job_counts::add(job_state state, std::int64_t n) noexcept {
+    switch (state) {
+        case job_state::queued:
+            queued += n;
+            return;
+        case job_state::active:
+            active += n;
+            return;
+        case job_state::succeeded:
+            succeeded += n;
+            return;
+        case job_state::failed:
+            failed += n;
+            return;
+        case job_state::cancelled:
+            cancelled += n;
+            return;
+    }
+}
+
 std::string job_topic(std::string_view id) {
     return "job:" + std::string(id);
 }

@@ -87,6 +87,16 @@ struct job_page {
 
 struct job_counts {
     std::int64_t queued = 0, active = 0, succeeded = 0, failed = 0, cancelled = 0;
+
+    // Adds `n` to the count of `state`.
+    void add(job_state state, std::int64_t n) noexcept;
+};
+
+// The job counts of one (queue, type) pair.
+struct job_group_counts {
+    std::string queue;
+    std::string type;
+    job_counts counts;
 };
 
 struct step {

@@ -43,6 +43,11 @@ public:
 
     virtual net::awaitable<job_counts> count_jobs() = 0;
 
+    // The counts of every (queue, type) pair that has jobs, ordered by queue then type, from
+    // one snapshot. Reads every job (no index covers queue and type for every state), so its
+    // cost grows with the table: about 1 s per million jobs on SQLite on a small machine.
+    virtual net::awaitable<std::vector<job_group_counts>> count_jobs_by_queue_and_type() = 0;
+
     // Leases up to `max` queued jobs whose run_at has come, highest priority first, respecting
     // the per-type and per-queue limits on active jobs. Each becomes active with a new lease
     // token, its attempt counted, and a `job.started {attempt}` event.

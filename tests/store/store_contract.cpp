@@ -501,6 +501,49 @@ TEST_P(StoreContract, ListIsNewestFirstAndPaged) {
     });
 }
 
+TEST_P(StoreContract, CountsByQueueAndTypeFollowEveryState) {
+    run_coro([&](auto&) -> net::awaitable<void> {
+        auto empty = co_await db().count_jobs_by_queue_and_type();
+        EXPECT_TRUE(empty.empty());
+        auto in_q2 = spec();
+        in_q2.queue = "q2";
+        co_await db().create_jobs(
+            jobs_of(spec(), spec(), spec(), in_q2, spec("other"), spec("other")), t0
+        );
+        auto first = co_await db().claim_jobs(claim_work(1));
+        co_await db().complete_job(first[0].job.id, first[0].job.lease_token, "1", t0 + 1);
+        auto second = co_await db().claim_jobs(claim_work(1));
+        co_await db().fail_job(
+            second[0].job.id, second[0].job.lease_token, "{}", false, retry_after(0), t0 + 2
+        );
+        co_await db().claim_jobs(claim_work(1));
+        const store::job_filter others{.type = "other"};
+        auto other = co_await db().list_jobs(others);
+        co_await db().cancel_job(other.jobs[0].id, t0 + 3);
+
+        auto groups = co_await db().count_jobs_by_queue_and_type();
+        EXPECT_EQ(groups.size(), 3U);
+        if (groups.size() != 3) {
+            co_return;
+        }
+        auto expect = [](const store::job_group_counts& g,
+                         const char* queue,
+                         const char* type,
+                         store::job_counts c) {
+            EXPECT_EQ(g.queue, queue);
+            EXPECT_EQ(g.type, type);
+            EXPECT_EQ(g.counts.queued, c.queued) << queue << "/" << type;
+            EXPECT_EQ(g.counts.active, c.active) << queue << "/" << type;
+            EXPECT_EQ(g.counts.succeeded, c.succeeded) << queue << "/" << type;
+            EXPECT_EQ(g.counts.failed, c.failed) << queue << "/" << type;
+            EXPECT_EQ(g.counts.cancelled, c.cancelled) << queue << "/" << type;
+        };
+        expect(groups[0], "default", "other", {.queued = 1, .cancelled = 1});
+        expect(groups[1], "default", "work", {.active = 1, .succeeded = 1, .failed = 1});
+        expect(groups[2], "q2", "work", {.queued = 1});
+    });
+}
+
 TEST_P(StoreContract, StateAndOffsetsSurviveReopen) {
     std::string id;
     run_coro([&](auto&) -> net::awaitable<void> {
