@@ -792,6 +792,10 @@ net::awaitable<result<std::vector<store::event>>> engine::events(
     co_return co_await db_.read_events(std::move(topic), after, limit);
 }
 
+net::awaitable<std::int64_t> engine::last_offset(std::string topic) {
+    co_return co_await db_.last_offset(std::move(topic));
+}
+
 net::awaitable<result<job_snapshot>> engine::snapshot(std::string id) {
     auto job = co_await db_.find_job(id);
     if (!job) {

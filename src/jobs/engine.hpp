@@ -188,6 +188,8 @@ public:
         std::string topic, std::vector<store::event_spec> events
     );
 
+    // The newest offset of `topic` (0: no events yet).
+    net::awaitable<std::int64_t> last_offset(std::string topic);
     net::awaitable<result<std::vector<store::event>>> events(
         std::string topic, std::int64_t after, std::size_t limit
     );

@@ -124,6 +124,9 @@ public:
     // Errors: not_found.
     virtual net::awaitable<result<std::vector<step>>> load_steps(std::string id) = 0;
 
+    // The offset of the newest committed event of `topic`; 0 when it has none yet.
+    virtual net::awaitable<std::int64_t> last_offset(std::string topic) = 0;
+
     // Events of `topic` with offset > after, oldest first, at most `limit`.
     // Errors: not_found (the topic has never had an event).
     virtual net::awaitable<result<std::vector<event>>> read_events(

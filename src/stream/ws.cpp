@@ -267,11 +267,15 @@ private:
             co_return m;
         }
         after_ = 0;
+        bool from_now = false;
         if (const auto* after = obj.if_contains("after")) {
-            if (!after->is_int64() || after->as_int64() < 0) {
-                co_return error_message("bad_request", "'after' must be a non-negative integer");
+            from_now = after->is_string() && after->get_string() == "now";
+            if (!from_now && (!after->is_int64() || after->as_int64() < 0)) {
+                co_return error_message(
+                    "bad_request", "'after' must be a non-negative integer or \"now\""
+                );
             }
-            after_ = after->as_int64();
+            after_ = from_now ? 0 : after->as_int64();
         }
         if (follower_.follows(topic)) {
             co_return error_message("conflict", "already subscribed to " + topic);
@@ -283,9 +287,14 @@ private:
                     " subscriptions per connection; unsubscribe first"
             );
         }
-        auto probe = co_await engine_.events(topic, after_, 1);
-        if (!probe) {
-            co_return error_message(to_string(probe.error().code), probe.error().message);
+        if (from_now) {
+            // Only what is appended from now on (a live list): the topic need not exist yet.
+            after_ = co_await engine_.last_offset(topic);
+        } else {
+            auto probe = co_await engine_.events(topic, after_, 1);
+            if (!probe) {
+                co_return error_message(to_string(probe.error().code), probe.error().message);
+            }
         }
         auto m = message("subscribed");
         m["topic"] = topic;

@@ -164,6 +164,13 @@ TEST_F(DeltasTest, SnapshotPlusTailEqualsFullReplay) {
     ASSERT_EQ(snap.at("job").at("state"), "active") << "the snapshot was taken mid-run";
     EXPECT_EQ(snap.at("attempt"), 1);
     EXPECT_EQ(snap.at("complete"), true);
+    // The events other than deltas come with it (what a page needs besides the text).
+    const auto& others = snap.at("events").as_array();
+    ASSERT_EQ(others.size(), 2U);
+    EXPECT_EQ(others[0].at("type"), "job.queued");
+    EXPECT_EQ(others[1].at("type"), "job.started");
+    EXPECT_EQ(others[1].at("data").at("attempt"), 1);
+    EXPECT_EQ(snap.at("events_truncated"), false);
     text_state resumed;
     for (const auto& [part, value] : snap.at("parts").as_object()) {
         resumed.parts[std::string(part)] = std::string(value.as_string());
@@ -199,6 +206,7 @@ TEST_F(DeltasTest, SnapshotPlusTailEqualsFullReplay) {
     auto final_snap = json::parse(c.get("/v1/jobs/" + id + "/snapshot").body);
     EXPECT_EQ(std::string(final_snap.at("parts").at("p0").as_string()), text);
     EXPECT_EQ(final_snap.at("job").at("state"), "succeeded");
+    EXPECT_EQ(final_snap.at("events").as_array().back().at("type"), "job.succeeded");
 }
 
 TEST_F(DeltasTest, RetentionKeepsTheNewestAndOldCursorsGetReset) {

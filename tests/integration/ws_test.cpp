@@ -282,6 +282,39 @@ TEST_F(WsTest, LiveEventsUntilUnsubscribed) {
     EXPECT_EQ(offset_of(rest.front()), 23);
 }
 
+// `after: "now"` follows only what is appended from then on — for a live list — and works for
+// a topic that has no events yet.
+TEST_F(WsTest, FromNowSkipsThePastAndWaitsForATopicsFirstEvent) {
+    producer past(server_->url(), "space:list");
+    past.post(5);
+    ws_client ws(server_->url());
+    ws.send(R"({"op":"subscribe","topic":"space:list","after":"now"})");
+    auto reply = ws.receive();
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(op_of(*reply), "subscribed") << json::serialize(*reply);
+    EXPECT_EQ(reply->at("after"), 7) << "positioned at the newest event (2 job events + 5)";
+    ws.send(R"({"op":"subscribe","topic":"space:empty","after":"now"})");
+    reply = ws.receive();
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(op_of(*reply), "subscribed") << json::serialize(*reply);
+    EXPECT_EQ(reply->at("after"), 0);
+
+    past.post(2);
+    producer first(server_->url(), "space:empty");  // job.queued and job.started: 1, 2
+    auto got = ws.receive_until(
+        [](const json::object& m) {
+            return field(m, "topic") == "space:empty" && offset_of(m) == 2;
+        },
+        10s
+    );
+    ASSERT_EQ(got.size(), 4U) << "offsets 8 and 9 of space:list, then space:empty's 1 and 2";
+    EXPECT_EQ(offset_of(got[0]), 8);
+    EXPECT_EQ(offset_of(got[1]), 9);
+    EXPECT_EQ(field(got[2], "topic"), "space:empty");
+    EXPECT_EQ(offset_of(got[2]), 1);
+    expect_error(ws, R"({"op":"subscribe","topic":"space:x","after":"later"})", "bad_request");
+}
+
 TEST_F(WsTest, IdIsEchoedInTheReply) {
     http::client c(server_->url());
     ASSERT_EQ(c.post("/v1/topics/space:ids/events", R"({"type":"x","data":{}})").status, 201);

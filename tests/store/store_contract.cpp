@@ -440,6 +440,20 @@ TEST_P(StoreContract, AppendEventsToAnApplicationTopic) {
     });
 }
 
+TEST_P(StoreContract, LastOffsetIsTheNewestEventsOrZero) {
+    run_coro([&](auto&) -> net::awaitable<void> {
+        EXPECT_EQ(co_await db().last_offset("space:none"), 0);
+        for (int idx = 0; idx < 5; ++idx) {
+            co_await db().append_events("space:five", event_of("e"), t0 + idx);
+        }
+        co_await db().append_events("space:other", event_of("e"), t0);
+        EXPECT_EQ(co_await db().last_offset("space:five"), 5);
+        EXPECT_EQ(co_await db().last_offset("space:other"), 1);
+        co_await db().prune_events("space:five", 0, 1, 100);  // retention keeps the newest
+        EXPECT_EQ(co_await db().last_offset("space:five"), 5);
+    });
+}
+
 TEST_P(StoreContract, PruneKeepsEachTopicsNewestEventAndOffsetsGoOn) {
     run_coro([&](auto&) -> net::awaitable<void> {
         for (int idx = 0; idx < 10; ++idx) {

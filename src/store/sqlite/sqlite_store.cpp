@@ -646,6 +646,18 @@ public:
         co_return co_await read(std::move(op));
     }
 
+    net::awaitable<std::int64_t> last_offset(std::string topic) override {
+        auto op = [topic](connection& db) -> std::int64_t {
+            // A primary-key seek: the newest event of the topic (retention keeps it).
+            auto q = db.prepare(
+                R"(SELECT "offset" FROM events WHERE topic = ? ORDER BY "offset" DESC LIMIT 1)"
+            );
+            q.bind(topic);
+            return q.step() ? q.int64_at(0) : 0;
+        };
+        co_return co_await read(std::move(op));
+    }
+
     net::awaitable<result<std::vector<event>>> read_events(
         std::string topic, std::int64_t after, std::size_t limit
     ) override {
