@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_set>
 
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
 
 #include "http/json_body.hpp"
@@ -234,6 +238,59 @@ result<std::vector<store::event_spec>> parse_event_specs(const json::value& body
     return specs;
 }
 
+// {ids: [ID…]} of POST /v1/jobs:retry: 1..1000 strings, duplicates dropped (first kept).
+// Errors: bad_request.
+result<std::vector<std::string>> parse_retry_ids(const json::value& body) {
+    if (!body.is_object()) {
+        return fail(errc::bad_request, "expected {\"ids\": [job ids]}");
+    }
+    const auto* ids = body.get_object().if_contains("ids");
+    if (ids == nullptr || !ids->is_array()) {
+        return fail(errc::bad_request, "'ids' is required and must be an array of job ids");
+    }
+    const auto& list = ids->get_array();
+    if (list.empty() || list.size() > max_page) {
+        return fail(errc::bad_request, "'ids' must hold 1 to 1000 job ids");
+    }
+    std::vector<std::string> out;
+    std::unordered_set<std::string_view> seen;
+    for (const auto& id : list) {
+        if (!id.is_string()) {
+            return fail(errc::bad_request, "'ids' must hold strings");
+        }
+        if (seen.insert(id.get_string()).second) {
+            out.emplace_back(id.get_string());
+        }
+    }
+    return out;
+}
+
+// Retries every job of `ids` at once (their writes share the store's group commits); the
+// outcomes come back in the order of `ids`.
+net::awaitable<std::vector<result<store::job>>> retry_each(
+    jobs::engine& engine, std::vector<std::string> ids
+) {
+    const auto exec = co_await net::this_coro::executor;
+    using retry_op = decltype(net::co_spawn(
+        exec, std::declval<net::awaitable<result<store::job>>>(), net::deferred
+    ));
+    std::vector<retry_op> ops;
+    ops.reserve(ids.size());
+    for (auto& id : ids) {
+        auto retry = engine.retry(std::move(id));
+        ops.push_back(net::co_spawn(exec, std::move(retry), net::deferred));
+    }
+    auto group = net::experimental::make_parallel_group(std::move(ops));
+    auto all_done = group.async_wait(net::experimental::wait_for_all(), net::use_awaitable);
+    auto [order, failures, outcomes] = co_await std::move(all_done);
+    for (const auto& failure : failures) {
+        if (failure) {
+            std::rethrow_exception(failure);
+        }
+    }
+    co_return std::move(outcomes);
+}
+
 }  // namespace
 
 void add_job_routes(router& routes, jobs::engine& engine) {
@@ -274,6 +331,43 @@ void add_job_routes(router& routes, jobs::engine& engine) {
             co_return json_response(
                 created > 0 ? status::created : status::ok,
                 json::object{{"jobs", std::move(jobs)}, {"created", created}}
+            );
+        }
+    );
+
+    routes.add(
+        verb::post,
+        "/v1/jobs:retry",
+        [&engine](request_context& ctx) -> net::awaitable<response> {
+            auto body = parse_json_body(ctx.req.body());
+            if (!body) {
+                co_return error_response(body.error());
+            }
+            auto ids = parse_retry_ids(*body);
+            if (!ids) {
+                co_return error_response(ids.error());
+            }
+            const auto named = *ids;
+            auto retrying = retry_each(engine, std::move(*ids));
+            auto outcomes = co_await std::move(retrying);
+            json::array retried;
+            json::array errors;
+            for (std::size_t idx = 0; idx < named.size(); ++idx) {
+                const auto& outcome = outcomes[idx];
+                if (outcome) {
+                    retried.push_back(store::to_json(*outcome));
+                    continue;
+                }
+                errors.push_back(json::object{
+                    {"id", named[idx]},
+                    {"error",
+                     json::object{
+                         {"code", to_string(outcome.error().code)},
+                         {"message", outcome.error().message}}}});
+            }
+            co_return json_response(
+                status::ok,
+                json::object{{"retried", std::move(retried)}, {"errors", std::move(errors)}}
             );
         }
     );

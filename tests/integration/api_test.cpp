@@ -31,7 +31,8 @@ protected:
         FILE* f = std::fopen(path.c_str(), "w");
         std::fputs(
             "[types.transcribe]\nexecutor = \"remote\"\nmax_attempts = 3\nbackoff_base_s = "
-            "0.2\nbackoff_cap_s = 0.2\n",
+            "0.2\nbackoff_cap_s = 0.2\n"
+            "[types.bulk]\nexecutor = \"remote\"\nmax_attempts = 1\n",
             f
         );
         std::fclose(f);
@@ -243,6 +244,73 @@ TEST_F(ApiTest, CancelAndRetryFollowTheStateMachine) {
         found = found || j.at("id").as_string() == id;
     }
     EXPECT_TRUE(found);
+}
+
+TEST_F(ApiTest, BulkRetryRetriesWhatItCanAndNamesTheRest) {
+    // A failed job (a remote worker fails it for good), a cancelled one, a succeeded one.
+    const auto failed = std::string(post_ok("/v1/jobs", R"({"type":"bulk"})").at("id").as_string());
+    auto claimed = post_ok("/v1/workers/claim", R"({"worker":"w","types":["bulk"]})", 200);
+    ASSERT_EQ(claimed.at("jobs").as_array().size(), 1U);
+    const auto token = std::string(claimed.at("jobs").at(0).at("lease_token").as_string());
+    post_ok(
+        "/v1/jobs/" + failed + "/fail",
+        R"({"lease_token":")" + token + R"(","error":"boom","retryable":false})",
+        200
+    );
+    const auto cancelled =
+        std::string(post_ok("/v1/jobs", R"({"type":"noop","delay_s":3600})").at("id").as_string());
+    post_ok("/v1/jobs/" + cancelled + "/cancel", "{}", 200);
+    const auto succeeded =
+        std::string(post_ok("/v1/jobs", R"({"type":"noop"})").at("id").as_string());
+    wait_state(succeeded, "succeeded");
+    const std::string unknown = "0190f0aa-1111-7222-8333-444455556666";
+
+    auto res = c().post(
+        "/v1/jobs:retry",
+        json::serialize(json::object{
+            {"ids", json::array{failed, unknown, cancelled, succeeded, failed}}})
+    );
+    ASSERT_EQ(res.status, 200) << res.body;
+    auto body = json::parse(res.body);
+    const auto& retried = body.at("retried").as_array();
+    ASSERT_EQ(retried.size(), 2U) << res.body;
+    EXPECT_EQ(retried[0].at("id").as_string(), failed);
+    EXPECT_EQ(retried[0].at("state").as_string(), "queued");
+    EXPECT_EQ(retried[0].at("attempts").as_int64(), 0);
+    EXPECT_EQ(retried[1].at("id").as_string(), cancelled);
+    EXPECT_EQ(retried[1].at("state").as_string(), "queued");
+    const auto& errors = body.at("errors").as_array();
+    ASSERT_EQ(errors.size(), 2U) << res.body;
+    EXPECT_EQ(errors[0].at("id").as_string(), unknown);
+    EXPECT_EQ(errors[0].at("error").at("code").as_string(), "not_found");
+    EXPECT_TRUE(errors[0].at("error").at("message").is_string());
+    EXPECT_EQ(errors[1].at("id").as_string(), succeeded);
+    EXPECT_EQ(errors[1].at("error").at("code").as_string(), "invalid_transition");
+    EXPECT_EQ(json::parse(c().get("/v1/jobs/" + failed).body).at("state").as_string(), "queued");
+    EXPECT_EQ(
+        json::parse(c().get("/v1/jobs/" + succeeded).body).at("state").as_string(), "succeeded"
+    );
+}
+
+TEST_F(ApiTest, BulkRetryRefusesABadBodyAndChangesNothing) {
+    const auto id =
+        std::string(post_ok("/v1/jobs", R"({"type":"noop","delay_s":3600})").at("id").as_string());
+    post_ok("/v1/jobs/" + id + "/cancel", "{}", 200);
+    json::array too_many;
+    for (int idx = 0; idx < 1001; ++idx) {
+        too_many.push_back(json::value(id));
+    }
+    for (const auto& bad :
+         {std::string("not json"),
+          std::string("[]"),
+          std::string("{}"),
+          std::string(R"({"ids":"x"})"),
+          std::string(R"({"ids":[]})"),
+          R"({"ids":[")" + id + R"(",5]})",
+          json::serialize(json::object{{"ids", too_many}})}) {
+        EXPECT_EQ(error_of(c().post("/v1/jobs:retry", bad), 400), "bad_request") << bad;
+    }
+    EXPECT_EQ(json::parse(c().get("/v1/jobs/" + id).body).at("state").as_string(), "cancelled");
 }
 
 TEST_F(ApiTest, ListPagesWithCursor) {
