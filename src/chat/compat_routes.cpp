@@ -195,19 +195,29 @@ struct compat_routes {
         co_return json_response(status::ok, json::object{{"status", "deleted"}});
     }
 
-    // Runs the council and answers when it is done (the council goes on if the client leaves).
-    net::awaitable<response> message(request_context& ctx) {
+    // Reads the message's content and starts its council in conversation {id}: the job's id.
+    // Errors: bad_request (the body), not_found, conversation_busy, as chat::ask.
+    net::awaitable<result<std::string>> start_council(request_context& ctx) {
         auto content = content_of(ctx);
         if (!content) {
-            co_return detail_response(content.error());
+            co_return content.error();
         }
         auto started = co_await conversations.ask(ctx.params[0], std::move(*content));
         if (!started) {
-            co_return detail_response(started.error());
+            co_return started.error();
+        }
+        co_return std::move(started->job.id);
+    }
+
+    // Runs the council and answers when it is done (the council goes on if the client leaves).
+    net::awaitable<response> message(request_context& ctx) {
+        auto job_id = co_await start_council(ctx);
+        if (!job_id) {
+            co_return detail_response(job_id.error());
         }
         net::steady_timer timer(co_await net::this_coro::executor);
         for (;;) {
-            auto j = co_await engine.find(started->job.id);
+            auto j = co_await engine.find(*job_id);
             if (!j) {
                 co_return detail_response(j.error());
             }
@@ -236,16 +246,12 @@ struct compat_routes {
 
     // Starts the council and streams it; leaving the stream never stops the council.
     net::awaitable<response> message_stream(request_context& ctx) {
-        auto content = content_of(ctx);
-        if (!content) {
-            co_return detail_response(content.error());
-        }
-        auto started = co_await conversations.ask(ctx.params[0], std::move(*content));
-        if (!started) {
-            co_return detail_response(started.error());
+        auto job_id = co_await start_council(ctx);
+        if (!job_id) {
+            co_return detail_response(job_id.error());
         }
         co_return co_await stream::render_job_stream(
-            ctx, hub, engine, options, started->job.id, 0, renderer(ctx)
+            ctx, hub, engine, options, *job_id, 0, renderer(ctx)
         );
     }
 

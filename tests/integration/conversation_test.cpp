@@ -172,6 +172,36 @@ TEST_F(ConversationTest, LlmCouncilStreamSequenceAndTheSavedConversation) {
     EXPECT_EQ(types_of(payloads(http::read_sse(server_->url(), again))), types_of(events));
 }
 
+TEST_F(ConversationTest, NonStreamingMessageAnswersWhatTheConversationSaves) {
+    const auto id = create("/api");
+    auto res = call(
+        "POST", "/api/conversations/" + id + "/message", R"({"content":"Why is the sky blue?"})"
+    );
+    ASSERT_EQ(res.status, 200) << res.body;
+    auto answer = json::parse(res.body).as_object();
+    EXPECT_EQ(answer.size(), 4U) << res.body;
+    ASSERT_TRUE(
+        answer.contains("stage1") && answer.contains("stage2") && answer.contains("stage3") &&
+        answer.contains("metadata")
+    ) << res.body;
+    ASSERT_EQ(answer.at("stage1").as_array().size(), 2U) << "the failed member is left out";
+    EXPECT_EQ(answer.at("stage1").at(0).at("response"), "Answer from a: t0 t1 t2 t3 t4 t5 t6 t7");
+    EXPECT_EQ(answer.at("stage2").as_array().size(), 2U);
+    EXPECT_EQ(answer.at("stage3").at("model"), "fake:chair");
+    EXPECT_EQ(answer.at("metadata").at("aggregate_rankings").as_array().size(), 2U);
+    EXPECT_EQ(answer.at("metadata").at("title"), "Fake Title From titler");
+
+    const auto c = get_json("/api/conversations/" + id).as_object();
+    EXPECT_EQ(c.at("title"), "Fake Title From titler");
+    const auto& messages = c.at("messages").as_array();
+    ASSERT_EQ(messages.size(), 2U);
+    EXPECT_EQ(messages[0].at("content"), "Why is the sky blue?");
+    auto saved = messages[1].as_object();
+    EXPECT_EQ(saved.at("role"), "assistant");
+    saved.erase("role");
+    EXPECT_EQ(json::value(saved), json::value(answer));
+}
+
 TEST_F(ConversationTest, NativeApiEventsPersistedFieldsBusyAndMultiTurn) {
     const auto id = create("/v1");
     auto res = call("POST", "/v1/conversations/" + id + "/messages", R"({"content":"First?"})");
