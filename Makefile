@@ -9,8 +9,10 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
-# The release server at build/bin/conclave (build/bin links into the release preset's tree).
+# The release server at build/bin/conclave (build/bin links into the release preset's tree),
+# with the web UI (web/dist, built by npm + Vite) embedded.
 build: deps
+	@scripts/build-web.sh
 	@cmake --preset release >/dev/null
 	@cmake --build build/release -j $$(nproc)
 	@ln -sfn release/bin build/bin
@@ -19,7 +21,8 @@ build: deps
 run: build
 	build/bin/conclave serve $(ARGS)
 
-test: deps
+test:
+	@scripts/install-deps.sh --test
 	@scripts/test.sh
 
 bench: build

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Conclave needs to build, test and run — only those missing.
+# Installs the Debian 12 packages Conclave needs to build and run — only those missing — and,
+# with --test, what the tests need too (Debian's chromium for the browser tests).
 # Uses sudo when not root. Safe to run again: does nothing when everything is there.
+# The web UI needs Node.js >= 20.19 with npm: a machine that has no node gets Debian's nodejs
+# and npm (scripts/build-web.sh says clearly if that one is too old).
 set -euo pipefail
 
 packages=(
@@ -10,6 +13,12 @@ packages=(
     libgtest-dev libgmock-dev libbenchmark-dev
     clang-format clang libclang-rt-14-dev
 )
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    packages+=(nodejs npm)
+fi
+if [ "${1:-}" = "--test" ]; then
+    packages+=(chromium)
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do

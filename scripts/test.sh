@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Everything `make test` runs: formatting, then the release build with every test, then the
-# whole suite under ASan+UBSan, then the concurrent core (store, jobs, the council) under TSan,
-# then a short libFuzzer run of the parsers of LLM provider output (FUZZ_SECONDS each).
+# Everything `make test` runs: formatting, the web UI's build and component tests, then the
+# release build with every test and the browser tests against it, then the whole suite under
+# ASan+UBSan, then the concurrent core (store, jobs, the council) under TSan, then a short
+# libFuzzer run of the parsers of LLM provider output (FUZZ_SECONDS each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,10 +13,18 @@ step "format check"
 mapfile -t sources < <(git ls-files '*.cpp' '*.hpp')
 clang-format --dry-run -Werror "${sources[@]}"
 
+step "web UI: build (type check + bundle) and component tests (Vitest)"
+scripts/build-web.sh
+(cd web && npx vitest run)
+
 step "release build + all tests"
 cmake --preset release >/dev/null
 cmake --build build/release -j "$jobs"
 ctest --preset release -j "$jobs"
+
+step "browser tests: Playwright + chromium against the release server and fake-llm"
+(cd web && CONCLAVE_BIN_DIR="$PWD/../build/release/bin" npx vitest run --config vitest.e2e.config.ts)
+echo "screenshots: build/artifacts/browser/"
 
 step "ASan+UBSan build + all tests"
 cmake --preset asan >/dev/null

@@ -290,7 +290,12 @@ export function JobsPage() {
         {list.value && <JobTable jobs={list.value.jobs} />}
         <Pager key={filterKey} cursor={cursor} next={list.value?.next_cursor ?? null} onPage={setCursor} />
       </section>
-      <DeadLetters onChanged={stats.refresh} />
+      <DeadLetters
+        onChanged={() => {
+          stats.refresh();
+          list.refresh();
+        }}
+      />
     </main>
   );
 }
