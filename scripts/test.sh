@@ -15,7 +15,7 @@ clang-format --dry-run -Werror "${sources[@]}"
 
 step "web UI: build (type check + bundle) and component tests (Vitest)"
 scripts/build-web.sh
-(cd web && npx vitest run)
+(cd web && npx prettier --check --log-level warn . && npx vitest run)
 
 step "release build + all tests"
 cmake --preset release >/dev/null

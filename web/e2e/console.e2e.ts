@@ -61,7 +61,11 @@ describe('jobs console', () => {
     });
     expect(claimed.jobs).toHaveLength(2);
     for (const j of claimed.jobs) {
-      const r = await stack.api('POST', `/v1/jobs/${j.id}/fail`, { lease_token: j.lease_token, error: { message: 'disk on fire' }, retryable: false });
+      const r = await stack.api('POST', `/v1/jobs/${j.id}/fail`, {
+        lease_token: j.lease_token,
+        error: { message: 'disk on fire' },
+        retryable: false,
+      });
       expect(r.status).toBe(200);
     }
 

@@ -81,9 +81,9 @@ describe('council chat', () => {
     await page.getByRole('button', { name: 'Ask' }).click();
     await expect.poll(() => page.locator('.user-message').count()).toBe(2);
     await expect.poll(() => page.getByRole('region', { name: 'Stage 3' }).count(), { timeout: 30_000 }).toBe(2);
-    await expect.poll(() => page.getByRole('region', { name: 'Stage 3' }).nth(1).textContent(), { timeout: 30_000 }).toContain(
-      expected('chair', 12),
-    );
+    await expect
+      .poll(() => page.getByRole('region', { name: 'Stage 3' }).nth(1).textContent(), { timeout: 30_000 })
+      .toContain(expected('chair', 12));
     await stack.shot('05b-second-turn');
     expect(stack.consoleErrors).toEqual([]);
   });
@@ -132,7 +132,10 @@ describe('council chat', () => {
     const { body } = await stack.api<{ conversations: { id: string; title: string }[] }>('GET', '/v1/conversations');
     const victim = body.conversations[0]!;
     page.once('dialog', (d) => void d.accept());
-    await list.getByRole('button', { name: `Delete conversation ${victim.title}` }).first().click();
+    await list
+      .getByRole('button', { name: `Delete conversation ${victim.title}` })
+      .first()
+      .click();
     await expect.poll(() => list.getByRole('link').count(), { timeout: 10_000 }).toBe(1);
     expect((await stack.api('GET', `/v1/conversations/${victim.id}`)).status).toBe(404);
     expect(stack.consoleErrors).toEqual([]);

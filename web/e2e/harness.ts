@@ -60,7 +60,12 @@ export async function startStack(name: string, script: object, councilToml: stri
   const dir = mkdtempSync(join(tmpdir(), `conclave-e2e-${name}-`));
   const logs: string[] = [];
   writeFileSync(join(dir, 'script.json'), JSON.stringify(script));
-  const fake = await start(join(bin, 'fake-llm'), ['--listen', '127.0.0.1:0', '--script', join(dir, 'script.json')], /listening on (http:\/\/\S+)/, logs);
+  const fake = await start(
+    join(bin, 'fake-llm'),
+    ['--listen', '127.0.0.1:0', '--script', join(dir, 'script.json')],
+    /listening on (http:\/\/\S+)/,
+    logs,
+  );
   writeFileSync(
     join(dir, 'conclave.toml'),
     `[providers.fake]\nbase_url = "${fake.url}/v1"\nmax_retries = 1\n\n[council]\n${councilToml}\n\n[types.e2e_remote]\nexecutor = "remote"\nmax_attempts = 1\n`,

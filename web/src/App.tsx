@@ -12,7 +12,12 @@ function StreamStatus() {
   const status = useStreamStatus();
   const text = { open: 'live', connecting: 'connecting…', reconnecting: 'reconnecting…', closed: 'idle' }[status];
   return (
-    <span className={`stream-status stream-${status}`} role="status" aria-label={`live stream ${text}`} title="The page's one live stream (/v1/ws)">
+    <span
+      className={`stream-status stream-${status}`}
+      role="status"
+      aria-label={`live stream ${text}`}
+      title="The page's one live stream (/v1/ws)"
+    >
       ● {text}
     </span>
   );

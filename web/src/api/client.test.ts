@@ -5,19 +5,30 @@ afterEach(() => vi.unstubAllGlobals());
 
 describe('api client', () => {
   it("turns the server's error body into an ApiError with its words", async () => {
-    vi.stubGlobal('fetch', vi.fn(async () => new Response(JSON.stringify({ error: { code: 'invalid_transition', message: 'job is succeeded' } }), { status: 409 })));
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(
+        async () => new Response(JSON.stringify({ error: { code: 'invalid_transition', message: 'job is succeeded' } }), { status: 409 }),
+      ),
+    );
     const err = await api.retry('x').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect(err).toMatchObject({ status: 409, code: 'invalid_transition', message: 'job is succeeded' });
   });
 
   it('says when the server cannot be reached', async () => {
-    vi.stubGlobal('fetch', vi.fn(async () => Promise.reject(new TypeError('Failed to fetch'))));
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => Promise.reject(new TypeError('Failed to fetch'))),
+    );
     await expect(api.stats()).rejects.toThrow(/cannot be reached/);
   });
 
   it('describes an error without a JSON body by its status', async () => {
-    vi.stubGlobal('fetch', vi.fn(async () => new Response('gateway down', { status: 502, statusText: 'Bad Gateway' })));
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => new Response('gateway down', { status: 502, statusText: 'Bad Gateway' })),
+    );
     await expect(api.stats()).rejects.toThrow('GET /v1/stats failed: 502 Bad Gateway');
   });
 

@@ -66,11 +66,9 @@ export const api = {
   config: () => call<ServerConfig>('GET', '/v1/config'),
   stats: () => call<Stats>('GET', '/v1/stats'),
 
-  conversations: () =>
-    call<{ conversations: ConversationSummary[]; next_cursor: string | null }>('GET', '/v1/conversations?limit=100'),
+  conversations: () => call<{ conversations: ConversationSummary[]; next_cursor: string | null }>('GET', '/v1/conversations?limit=100'),
   conversation: (id: string) => call<Conversation>('GET', `/v1/conversations/${enc(id)}`),
-  createConversation: (council?: CouncilSettings) =>
-    call<ConversationSummary>('POST', '/v1/conversations', council ? { council } : {}),
+  createConversation: (council?: CouncilSettings) => call<ConversationSummary>('POST', '/v1/conversations', council ? { council } : {}),
   deleteConversation: (id: string) => call<unknown>('DELETE', `/v1/conversations/${enc(id)}`),
   ask: (id: string, content: string) => call<TurnStarted>('POST', `/v1/conversations/${enc(id)}/messages`, { content }),
 

@@ -13,13 +13,26 @@ const config: ServerConfig = {
   simulated: true,
 };
 
-const summary = { id: 'c1', title: 'Old question', created_at: new Date().toISOString(), processing_state: 'idle', council: {}, message_count: 2, last_job_id: null, topic: 'conversation:c1' };
+const summary = {
+  id: 'c1',
+  title: 'Old question',
+  created_at: new Date().toISOString(),
+  processing_state: 'idle',
+  council: {},
+  message_count: 2,
+  last_job_id: null,
+  topic: 'conversation:c1',
+};
 
 describe('ChatPage', () => {
   it('lists conversations with their state, says the models are simulated, and asks with the chosen council', async () => {
     const calls = stubFetch((method, url) => {
-      if (url.startsWith('/v1/conversations?')) return { body: { conversations: [summary, { ...summary, id: 'c2', title: 'Running', processing_state: 'active' }], next_cursor: null } };
-      if (method === 'POST' && url === '/v1/conversations') return { status: 201, body: { ...summary, id: 'new1', title: 'New Conversation' } };
+      if (url.startsWith('/v1/conversations?'))
+        return {
+          body: { conversations: [summary, { ...summary, id: 'c2', title: 'Running', processing_state: 'active' }], next_cursor: null },
+        };
+      if (method === 'POST' && url === '/v1/conversations')
+        return { status: 201, body: { ...summary, id: 'new1', title: 'New Conversation' } };
       if (method === 'POST' && url === '/v1/conversations/new1/messages') return { status: 202, body: { job_id: 'j1' } };
       if (url === '/v1/conversations/new1') return { body: { ...summary, id: 'new1', messages: [] } };
       return undefined;
@@ -50,7 +63,10 @@ describe('ChatPage', () => {
       if (url.startsWith('/v1/conversations?')) return { body: { conversations: [summary], next_cursor: null } };
       if (url === '/v1/conversations/c1') return { body: { ...summary, messages: [] } };
       if (method === 'POST' && url === '/v1/conversations/c1/messages')
-        return { status: 409, body: { error: { code: 'conversation_busy', message: 'a council is already running in this conversation' } } };
+        return {
+          status: 409,
+          body: { error: { code: 'conversation_busy', message: 'a council is already running in this conversation' } },
+        };
       return undefined;
     });
     renderWithStream(<ChatPage conversationId="c1" config={config} />);

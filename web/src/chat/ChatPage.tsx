@@ -145,8 +145,8 @@ export function ChatPage({ conversationId, config }: { conversationId: string | 
             <div className="welcome">
               <h1>Ask the council</h1>
               <p>
-                Your question goes to every member ({(effectiveCouncil.members ?? []).join(', ') || 'the configured council'}); they rank each other's
-                answers anonymously, and the chairman ({effectiveCouncil.chairman ?? 'configured'}) writes the final answer.
+                Your question goes to every member ({(effectiveCouncil.members ?? []).join(', ') || 'the configured council'}); they rank
+                each other's answers anonymously, and the chairman ({effectiveCouncil.chairman ?? 'configured'}) writes the final answer.
               </p>
               {config?.simulated && (
                 <p className="note">
@@ -156,23 +156,25 @@ export function ChatPage({ conversationId, config }: { conversationId: string | 
             </div>
           )
         )}
-        <form className="composer" onSubmit={ask}>
-          <label htmlFor="question" className="visually-hidden">
-            Your question
-          </label>
-          <textarea
-            id="question"
-            value={question}
-            onChange={(e) => setQuestion(e.target.value)}
-            onKeyDown={onKey}
-            placeholder={busy ? 'The council is deliberating…' : 'Ask the council (Enter to send, Shift+Enter for a new line)'}
-            rows={3}
-            disabled={sending}
-          />
-          <button type="submit" disabled={sending || busy || !question.trim()}>
-            {sending ? 'Sending…' : 'Ask'}
-          </button>
-        </form>
+        {!loadError && (
+          <form className="composer" onSubmit={ask}>
+            <label htmlFor="question" className="visually-hidden">
+              Your question
+            </label>
+            <textarea
+              id="question"
+              value={question}
+              onChange={(e) => setQuestion(e.target.value)}
+              onKeyDown={onKey}
+              placeholder={busy ? 'The council is deliberating…' : 'Ask the council (Enter to send, Shift+Enter for a new line)'}
+              rows={3}
+              disabled={sending}
+            />
+            <button type="submit" disabled={sending || busy || !question.trim()}>
+              {sending ? 'Sending…' : 'Ask'}
+            </button>
+          </form>
+        )}
         <ErrorLine error={sendError} />
       </main>
     </div>

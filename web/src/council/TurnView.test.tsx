@@ -63,7 +63,10 @@ describe('TurnView', () => {
   });
 
   it('says why a council failed', () => {
-    const turn = [ev(1, 'job.started', { attempt: 1 }), ev(2, 'job.failed', { error: { message: 'every provider is down' } })].reduce(applyEvent, emptyTurn());
+    const turn = [ev(1, 'job.started', { attempt: 1 }), ev(2, 'job.failed', { error: { message: 'every provider is down' } })].reduce(
+      applyEvent,
+      emptyTurn(),
+    );
     renderWithStream(<TurnView turn={turn} live />);
     expect(screen.getByRole('alert')).toHaveTextContent('every provider is down');
   });

@@ -20,7 +20,12 @@ function ModelName({ model }: { model: string }) {
   return (
     <span className="model">
       {model || 'unknown model'}
-      {isSimulated(model) && <> <SimulatedBadge /></>}
+      {isSimulated(model) && (
+        <>
+          {' '}
+          <SimulatedBadge />
+        </>
+      )}
     </span>
   );
 }
@@ -131,9 +136,7 @@ export function TurnView({ turn, live }: { turn: Turn; live: boolean }) {
               <>
                 <Text m={{ ...m, text: resolveLabels(m.text, turn.labelToModel) }} />
                 {m.parsed && m.parsed.length > 0 && Object.keys(turn.labelToModel).length > 0 && (
-                  <p className="small">
-                    Parsed: {m.parsed.map((l) => turn.labelToModel[l] ?? l).join(' › ')}
-                  </p>
+                  <p className="small">Parsed: {m.parsed.map((l) => turn.labelToModel[l] ?? l).join(' › ')}</p>
                 )}
               </>
             )}
@@ -146,7 +149,11 @@ export function TurnView({ turn, live }: { turn: Turn; live: boolean }) {
           <h3>
             Stage 3 · chairman <ModelName model={chair.model} />
           </h3>
-          {chair.status === 'failed' && !chair.text ? <ErrorLine error={chair.error ?? 'the chairman failed'} /> : <Markdown text={chair.text} />}
+          {chair.status === 'failed' && !chair.text ? (
+            <ErrorLine error={chair.error ?? 'the chairman failed'} />
+          ) : (
+            <Markdown text={chair.text} />
+          )}
         </section>
       )}
     </article>

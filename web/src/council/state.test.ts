@@ -159,7 +159,15 @@ describe('saved messages', () => {
   });
 
   it('a turn saved with an error is failed', () => {
-    const v = fromMessage({ id: 'm', seq: 2, role: 'assistant', content: '', job_id: 'j', created_at: '', metadata: { error: 'every council member failed' } } as never);
+    const v = fromMessage({
+      id: 'm',
+      seq: 2,
+      role: 'assistant',
+      content: '',
+      job_id: 'j',
+      created_at: '',
+      metadata: { error: 'every council member failed' },
+    } as never);
     expect(v.phase).toBe('failed');
     expect(v.error).toBe('every council member failed');
   });

@@ -40,7 +40,10 @@ export function useLiveTurn(jobId: string | null, onEnd: () => void) {
           onEnd: () => onEnd(),
           onReset: () => {
             // Retention removed what our position needs: start again from a fresh snapshot.
-            initial(jobId).then(({ turn: again }) => !cancelled && setTurn(again), (e) => setError(errorText(e)));
+            initial(jobId).then(
+              ({ turn: again }) => !cancelled && setTurn(again),
+              (e) => setError(errorText(e)),
+            );
           },
           onError: (m) => setError(m),
         });

@@ -72,7 +72,11 @@ export function JobDetail({ id }: { id: string }) {
       (s) => {
         if (!live) return;
         setJob(s.job);
-        const start: Tail = { timeline: (s.events ?? []).filter((e) => !isDeltaType(e.type)), parts: { attempt: s.attempt, text: { ...s.parts } }, offset: s.offset };
+        const start: Tail = {
+          timeline: (s.events ?? []).filter((e) => !isDeltaType(e.type)),
+          parts: { attempt: s.attempt, text: { ...s.parts } },
+          offset: s.offset,
+        };
         setTail(start);
         off = stream.subscribe(`job:${id}`, s.offset, {
           onEvent: (e) => {
@@ -104,7 +108,6 @@ export function JobDetail({ id }: { id: string }) {
       setActionError(`Could not ${what}: ${errorText(e)}`);
     }
   };
-
 
   const parts = Object.entries(tail?.parts.text ?? {});
   return (
@@ -175,30 +178,34 @@ export function JobDetail({ id }: { id: string }) {
           )}
         </>
       )}
-      <section aria-label="Live output">
-        <h2>
-          Output {tail && tail.parts.attempt > 0 && <span className="muted small">(attempt {tail.parts.attempt})</span>}{' '}
-          {tail && (ended ? <Badge kind="done">stream ended</Badge> : <Badge kind="streaming">live</Badge>)}
-        </h2>
-        {parts.length === 0 && <p className="muted">No streamed text.</p>}
-        {parts.map(([part, text]) => (
-          <div key={part} className="part" data-part={part}>
-            <h3 className="mono small">{part}</h3>
-            <pre className="part-text">{text}</pre>
-          </div>
-        ))}
-      </section>
-      <section aria-label="Timeline">
-        <h2>Timeline</h2>
-        <ol className="timeline">
-          {(tail?.timeline ?? []).map((e) => (
-            <li key={e.offset}>
-              <span className="mono small muted">#{e.offset}</span> <span className="small muted">{e.time.slice(11, 23)}</span>{' '}
-              <strong>{e.type}</strong> <span className="small">{summary(e)}</span>
-            </li>
-          ))}
-        </ol>
-      </section>
+      {tail && (
+        <>
+          <section aria-label="Live output">
+            <h2>
+              Output {tail && tail.parts.attempt > 0 && <span className="muted small">(attempt {tail.parts.attempt})</span>}{' '}
+              {tail && (ended ? <Badge kind="done">stream ended</Badge> : <Badge kind="streaming">live</Badge>)}
+            </h2>
+            {parts.length === 0 && <p className="muted">No streamed text.</p>}
+            {parts.map(([part, text]) => (
+              <div key={part} className="part" data-part={part}>
+                <h3 className="mono small">{part}</h3>
+                <pre className="part-text">{text}</pre>
+              </div>
+            ))}
+          </section>
+          <section aria-label="Timeline">
+            <h2>Timeline</h2>
+            <ol className="timeline">
+              {(tail?.timeline ?? []).map((e) => (
+                <li key={e.offset}>
+                  <span className="mono small muted">#{e.offset}</span> <span className="small muted">{e.time.slice(11, 23)}</span>{' '}
+                  <strong>{e.type}</strong> <span className="small">{summary(e)}</span>
+                </li>
+              ))}
+            </ol>
+          </section>
+        </>
+      )}
     </main>
   );
 }

@@ -36,9 +36,15 @@ const job = (id: string, state: Job['state'], extra: Partial<Job> = {}): Job => 
 const stats: Stats = {
   jobs: { queued: 1, active: 2, succeeded: 30, failed: 2, cancelled: 0 },
   running_here: 2,
-  queues: { default: { queued: 1, active: 2, succeeded: 30, failed: 2, cancelled: 0 }, mail: { queued: 0, active: 0, succeeded: 0, failed: 0, cancelled: 0 } },
+  queues: {
+    default: { queued: 1, active: 2, succeeded: 30, failed: 2, cancelled: 0 },
+    mail: { queued: 0, active: 0, succeeded: 0, failed: 0, cancelled: 0 },
+  },
   types: { sleep: { queued: 1, active: 2, succeeded: 30, failed: 2, cancelled: 0 } },
-  throughput: { bucket_s: 10, buckets: Array.from({ length: 60 }, (_, i) => ({ t: 1000 + 10 * i, succeeded: i % 3, failed: i % 7 === 0 ? 1 : 0, cancelled: 0 })) },
+  throughput: {
+    bucket_s: 10,
+    buckets: Array.from({ length: 60 }, (_, i) => ({ t: 1000 + 10 * i, succeeded: i % 3, failed: i % 7 === 0 ? 1 : 0, cancelled: 0 })),
+  },
 };
 
 describe('JobsPage', () => {
@@ -47,7 +53,12 @@ describe('JobsPage', () => {
       if (url === '/v1/stats') return { body: stats };
       if (url.startsWith('/v1/jobs?')) {
         const state = new URLSearchParams(url.split('?')[1]).get('state');
-        return { body: { jobs: state === 'failed' ? [job('f1', 'failed')] : [job('a1', 'active'), job('s1', 'succeeded')], next_cursor: state ? null : '77' } };
+        return {
+          body: {
+            jobs: state === 'failed' ? [job('f1', 'failed')] : [job('a1', 'active'), job('s1', 'succeeded')],
+            next_cursor: state ? null : '77',
+          },
+        };
       }
       return undefined;
     });
@@ -74,7 +85,12 @@ describe('JobsPage', () => {
       if (url.startsWith('/v1/jobs?')) return { body: { jobs: [job('f1', 'failed'), job('f2', 'failed')], next_cursor: null } };
       if (method === 'POST' && url === '/v1/jobs:retry') {
         const ids = (body as { ids: string[] }).ids;
-        return { body: { retried: [job(ids[0]!, 'queued')], errors: [{ id: ids[1], error: { code: 'invalid_transition', message: 'job is queued' } }] } };
+        return {
+          body: {
+            retried: [job(ids[0]!, 'queued')],
+            errors: [{ id: ids[1], error: { code: 'invalid_transition', message: 'job is queued' } }],
+          },
+        };
       }
       return undefined;
     });
@@ -88,7 +104,11 @@ describe('JobsPage', () => {
   });
 
   it('shows a server error in words', async () => {
-    stubFetch((_m, url) => (url === '/v1/stats' ? { status: 503, body: { error: { code: 'unavailable', message: 'the store is not ready' } } } : { body: { jobs: [], next_cursor: null } }));
+    stubFetch((_m, url) =>
+      url === '/v1/stats'
+        ? { status: 503, body: { error: { code: 'unavailable', message: 'the store is not ready' } } }
+        : { body: { jobs: [], next_cursor: null } },
+    );
     renderWithStream(<JobsPage />);
     expect(await screen.findByText('the store is not ready')).toBeInTheDocument();
   });
@@ -131,8 +151,10 @@ describe('JobDetail', () => {
     const failed = job('j2', 'failed');
     stubFetch((method, url) => {
       if (url === '/v1/jobs/j2') return { body: failed };
-      if (url === '/v1/jobs/j2/snapshot') return { body: { job: failed, attempt: 1, parts: {}, complete: true, topic: 'job:j2', offset: 3, events: [] } };
-      if (method === 'POST' && url === '/v1/jobs/j2/retry') return { status: 409, body: { error: { code: 'conversation_busy', message: 'a newer turn exists' } } };
+      if (url === '/v1/jobs/j2/snapshot')
+        return { body: { job: failed, attempt: 1, parts: {}, complete: true, topic: 'job:j2', offset: 3, events: [] } };
+      if (method === 'POST' && url === '/v1/jobs/j2/retry')
+        return { status: 409, body: { error: { code: 'conversation_busy', message: 'a newer turn exists' } } };
       return undefined;
     });
     renderWithStream(<JobDetail id="j2" />);

@@ -80,15 +80,7 @@ function Counts({ stats, onPick }: { stats: Stats; onPick(state: string): void }
   );
 }
 
-export function JobTable({
-  jobs,
-  selected,
-  onSelect,
-}: {
-  jobs: Job[];
-  selected?: Set<string>;
-  onSelect?(id: string, on: boolean): void;
-}) {
+export function JobTable({ jobs, selected, onSelect }: { jobs: Job[]; selected?: Set<string>; onSelect?(id: string, on: boolean): void }) {
   if (jobs.length === 0) return <p className="muted">No jobs match.</p>;
   return (
     <div className="table-scroll">
@@ -156,7 +148,9 @@ function DeadLetters({ onChanged }: { onChanged(): void }) {
     try {
       const r = await api.retryMany([...selected]);
       const failed = r.errors.map((e) => `${e.id.slice(0, 8)}: ${e.error.message}`);
-      setOutcome(`Retried ${r.retried.length} job${r.retried.length === 1 ? '' : 's'}.${failed.length ? ` Not retried: ${failed.join('; ')}` : ''}`);
+      setOutcome(
+        `Retried ${r.retried.length} job${r.retried.length === 1 ? '' : 's'}.${failed.length ? ` Not retried: ${failed.join('; ')}` : ''}`,
+      );
       setSelected(new Set());
       page.refresh();
       onChanged();

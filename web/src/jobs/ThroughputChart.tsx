@@ -15,9 +15,15 @@ export function ThroughputChart({ throughput }: { throughput: Stats['throughput'
   return (
     <figure className="throughput" aria-label="Throughput">
       <figcaption>
-        Finished in the last {minutes} minutes: <strong>{total}</strong> · last minute: <strong>{rate.toFixed(rate < 10 ? 2 : 0)}</strong> jobs/s
+        Finished in the last {minutes} minutes: <strong>{total}</strong> · last minute: <strong>{rate.toFixed(rate < 10 ? 2 : 0)}</strong>{' '}
+        jobs/s
       </figcaption>
-      <svg viewBox={`0 0 ${w} ${h}`} preserveAspectRatio="none" role="img" aria-label={`${total} jobs finished in the last ${minutes} minutes`}>
+      <svg
+        viewBox={`0 0 ${w} ${h}`}
+        preserveAspectRatio="none"
+        role="img"
+        aria-label={`${total} jobs finished in the last ${minutes} minutes`}
+      >
         {buckets.map((b, i) => {
           const parts: [number, string][] = [
             [b.succeeded, 'ok'],
@@ -31,7 +37,9 @@ export function ThroughputChart({ throughput }: { throughput: Stats['throughput'
               {parts.map(([n, kind]) => {
                 const bh = (n / max) * (h - 4);
                 y -= bh;
-                return n > 0 ? <rect key={kind} className={`tp-${kind}`} x={i * bw + 1} y={y} width={Math.max(1, bw - 2)} height={bh} /> : null;
+                return n > 0 ? (
+                  <rect key={kind} className={`tp-${kind}`} x={i * bw + 1} y={y} width={Math.max(1, bw - 2)} height={bh} />
+                ) : null;
               })}
             </g>
           );
