@@ -34,7 +34,7 @@ ctest --preset asan -j "$jobs"
 step "TSan build + concurrent core tests"
 cmake --preset tsan >/dev/null
 cmake --build build/tsan -j "$jobs" --target store_test jobs_test events_test council_test conclave
-ctest --preset tsan -j "$jobs" -R 'StoreContract|GroupCommit|EngineTest|Backoff|HubTest|CouncilJobTest'
+ctest --preset tsan -j "$jobs" -R 'StoreContract|GroupCommit|EngineTest|Backoff|HubTest|CouncilJobTest|ThroughputTest'
 
 step "libFuzzer: LLM stream and ranking parsers"
 FUZZ_SECONDS="${FUZZ_SECONDS:-15}" scripts/fuzz.sh
