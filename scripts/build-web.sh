@@ -12,7 +12,9 @@ if ! command -v node >/dev/null || ! node -e 'const [a,b]=process.versions.node.
     exit 1
 fi
 
-# npm ci when node_modules is missing or older than the lockfile.
+# npm ci when node_modules is missing or older than the lockfile. (package.json pins rollup
+# with an override: the registry this project can reach lacks the platform packages of the
+# newest rollup releases, and a lockfile missing them makes npm ci refuse.)
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund --loglevel=error
 fi
