@@ -59,7 +59,9 @@ std::optional<std::string> request_context::query(std::string_view name) const {
 void router::add(
     bhttp::verb method, std::string pattern, route_handler handler, std::string accept
 ) {
-    routes_.push_back(route{method, split_pattern(pattern), std::move(handler), std::move(accept)});
+    auto segments = split_pattern(pattern);
+    routes_.push_back(route{
+        method, std::move(pattern), std::move(segments), std::move(handler), std::move(accept)});
 }
 
 std::string router::cors_head_lines(const std::string& allowed_origin) {
@@ -145,7 +147,7 @@ net::awaitable<routed> router::route_request(const request& req, const std::stri
             req[bhttp::field::accept].find(r.accept) == std::string_view::npos) {
             continue;
         }
-        request_context ctx{req, *parsed, std::move(params), {}, origin};
+        request_context ctx{req, *parsed, std::move(params), {}, origin, r.pattern};
         co_return co_await run_handler(r.handler, ctx);
     }
     if (!path_matched && fallback_) {

@@ -34,6 +34,9 @@ struct request_context {
     // The request's Origin when the CORS allow-list admits it (else empty). The router adds
     // the CORS headers to responses; a stream handler writes them into its own head.
     std::string allowed_origin;
+    // The matched route's pattern, e.g. "/v1/jobs/{id}" (empty for the fallback): a bounded
+    // name for metrics and logs, never the raw path.
+    std::string pattern;
 
     // The decoded value of query parameter `name`, if present.
     std::optional<std::string> query(std::string_view name) const;
@@ -75,6 +78,7 @@ private:
 
     struct route {
         bhttp::verb method;
+        std::string pattern;
         std::vector<std::string> segments;
         route_handler handler;
         std::string accept;
