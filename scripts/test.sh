@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything `make test` runs: formatting, the web UI's build and component tests, then the
 # release build with every test and the browser tests against it, then the whole suite under
-# ASan+UBSan, then the concurrent core (store, jobs, the council) under TSan, then a short
+# ASan+UBSan, then the concurrent core (store, jobs, the council, metrics) under TSan, then a short
 # libFuzzer run of the parsers of LLM provider output (FUZZ_SECONDS each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,8 +33,8 @@ ctest --preset asan -j "$jobs"
 
 step "TSan build + concurrent core tests"
 cmake --preset tsan >/dev/null
-cmake --build build/tsan -j "$jobs" --target store_test jobs_test events_test council_test conclave
-ctest --preset tsan -j "$jobs" -R 'StoreContract|GroupCommit|EngineTest|Backoff|HubTest|CouncilJobTest|ThroughputTest'
+cmake --build build/tsan -j "$jobs" --target store_test jobs_test events_test council_test core_test conclave
+ctest --preset tsan -j "$jobs" -R 'StoreContract|GroupCommit|EngineTest|Backoff|HubTest|CouncilJobTest|ThroughputTest|MetricsTest'
 
 step "libFuzzer: LLM stream and ranking parsers"
 FUZZ_SECONDS="${FUZZ_SECONDS:-15}" scripts/fuzz.sh
