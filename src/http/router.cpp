@@ -5,6 +5,7 @@
 #include <boost/url/parse.hpp>
 
 #include "core/logging.hpp"
+#include "http/observability.hpp"
 
 namespace conclave::http {
 namespace {
@@ -29,20 +30,27 @@ bool is_capture(const std::string& segment) {
     return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
 }
 
+std::string route_name(const request_context& ctx) {
+    return ctx.pattern.empty() ? "fallback" : ctx.pattern;
+}
+
 // Runs a handler: its exception is logged and answered 500 with no internals.
 net::awaitable<routed> run_handler(const route_handler& handler, request_context& ctx) {
     try {
         auto res = co_await handler(ctx);
-        co_return routed{std::move(res), std::move(ctx.stream)};
+        co_return routed{std::move(res), std::move(ctx.stream), route_name(ctx)};
     } catch (const std::exception& e) {
-        logger("http")->error(
+        log_with(
+            *logger("http"),
+            spdlog::level::err,
+            {{"request_id", request_id(ctx.req)}},
             "{} {}: {}",
             std::string(ctx.req.method_string()),
             std::string(ctx.req.target()),
             e.what()
         );
     }
-    co_return routed{error_response(fail(errc::internal, "internal error")), {}};
+    co_return routed{error_response(fail(errc::internal, "internal error")), {}, route_name(ctx)};
 }
 
 }  // namespace

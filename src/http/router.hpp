@@ -48,6 +48,8 @@ using route_handler = std::function<net::awaitable<response>(request_context&)>;
 struct routed {
     response res;
     stream_handler stream;
+    // What answered, for metrics and logs: the route's pattern, "fallback", or "unmatched".
+    std::string route = "unmatched";
 };
 
 class router {

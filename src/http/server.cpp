@@ -17,6 +17,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "core/logging.hpp"
+#include "http/observability.hpp"
 
 namespace conclave::http {
 namespace beast = boost::beast;
@@ -108,16 +109,20 @@ net::awaitable<boost::system::error_code> read_request(
 net::awaitable<void> run_session(
     beast::tcp_stream stream, const router& routes, server_options options
 ) {
+    const connection_scope counted;
     beast::flat_buffer buffer;
     for (;;) {
         bhttp::request_parser<bhttp::string_body> parser;
         parser.body_limit(options.max_body_bytes);
         parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
         const auto ec = co_await read_request(stream, buffer, parser, options.idle_timeout);
+        const auto started = std::chrono::steady_clock::now();
         if (ec) {
             const auto failure = read_failure(ec, options.max_body_bytes);
             if (failure) {
                 response res = error_response(*failure);
+                res.set(request_id_header, assign_request_id(parser.get()));
+                record_request(parser.get(), "unmatched", res.result_int(), started);
                 co_await send(stream, std::move(res), false, options.idle_timeout);
                 co_await linger_close(stream);
                 co_return;
@@ -125,16 +130,24 @@ net::awaitable<void> run_session(
             break;
         }
         request req = parser.release();
+        const auto id = assign_request_id(req);
         const bool keep_alive = req.keep_alive();
         routed reply = co_await routes.handle(req);
         if (reply.stream) {
             // The handler streams its own response; the connection ends with it.
+            const bool upgrade = !req[bhttp::field::upgrade].empty();
+            record_request(req, reply.route, upgrade ? 101 : reply.res.result_int(), started);
             stream.expires_never();
             co_await reply.stream(stream, buffer);
             break;
         }
         reply.res.version(req.version());
-        if (!co_await send(stream, std::move(reply.res), keep_alive, options.idle_timeout)) {
+        reply.res.set(request_id_header, id);
+        const auto status = reply.res.result_int();
+        const bool again =
+            co_await send(stream, std::move(reply.res), keep_alive, options.idle_timeout);
+        record_request(req, reply.route, status, started);
+        if (!again) {
             break;
         }
     }

@@ -30,6 +30,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "core/logging.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 
@@ -260,6 +261,7 @@ int main(int argc, char** argv) {
     cli.add_option("--listen", listen, "HOST:PORT (port 0: any free port)");
     cli.add_option("--script", script_file, "a JSON script of per-model behaviour");
     CLI11_PARSE(cli, argc, argv);
+    conclave::init_logging("warn");  // no access line per request: a test server, many requests
 
     json::object root;
     if (!script_file.empty()) {
