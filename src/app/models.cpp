@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "llm/metered_provider.hpp"
 #include "llm/openai_client.hpp"
 #include "llm/sim_provider.hpp"
 
@@ -51,8 +52,11 @@ result<std::unique_ptr<models>> build_models(const app_config& config) {
         if (p.name == "sim") {
             out->providers.add(
                 "sim",
-                std::make_shared<llm::sim_provider>(llm::sim_options{
-                    .tokens_per_s = p.tokens_per_s, .answer_words = 80})
+                llm::metered(
+                    "sim",
+                    std::make_shared<llm::sim_provider>(llm::sim_options{
+                        .tokens_per_s = p.tokens_per_s, .answer_words = 80})
+                )
             );
             continue;
         }
@@ -79,7 +83,7 @@ result<std::unique_ptr<models>> build_models(const app_config& config) {
         if (p.name == config.default_provider && !env_or_empty(p.api_key_env).empty()) {
             default_has_key = true;
         }
-        out->providers.add(p.name, std::move(*created));
+        out->providers.add(p.name, llm::metered(p.name, std::move(*created)));
     }
     if (!out->providers.contains(config.default_provider)) {
         return fail(

@@ -16,6 +16,7 @@
 #include "chat/chat.hpp"
 #include "chat/routes.hpp"
 #include "core/logging.hpp"
+#include "core/metrics.hpp"
 #include "events/hub.hpp"
 #include "events/retention.hpp"
 #include "http/api_jobs.hpp"
@@ -94,10 +95,16 @@ int serve(const app_config& config) {
         log->error("cannot open the store {}: {}", config.db, e.what());
         return 1;
     }
-    db->set_commit_listener([&hub, &fanout, &ended](const std::vector<store::event>& committed) {
-        ended.record(committed);
-        net::post(fanout.context, [&hub, committed] { hub.publish(committed); });
-    });
+    auto& appended = metrics::global().counter(
+        "conclave_events_appended_total", {}, "Events committed to the store (all topics)"
+    );
+    db->set_commit_listener(
+        [&hub, &fanout, &ended, &appended](const std::vector<store::event>& committed) {
+            appended.inc(committed.size());
+            ended.record(committed);
+            net::post(fanout.context, [&hub, committed] { hub.publish(committed); });
+        }
+    );
     jobs::engine engine(*db, *types, clk, config.engine);
     std::atomic<bool> ready{false};
     std::atomic<bool> start_failed{false};
@@ -107,7 +114,9 @@ int serve(const app_config& config) {
     stream::add_sse_routes(routes, hub, engine, config.stream);
     stream::add_ws_route(routes, hub, engine, config.stream);
     http::add_job_routes(routes, engine);
-    http::add_stats_route(routes, engine, ended);
+    http::job_group_cache job_groups(engine);  // shared by /v1/stats and /metrics
+    http::add_stats_route(routes, engine, ended, job_groups);
+    http::add_metrics_route(routes, engine, job_groups);
     add_config_route(routes, config, council_models);
     chat::chat conversations(engine, *db, council_models.providers);
     chat::add_conversation_routes(routes, conversations);

@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/metrics.hpp"
 #include "jobs/engine.hpp"
 #include "jobs/throughput.hpp"
 
@@ -51,45 +52,56 @@ json::object throughput_body(const jobs::throughput& tracker) {
     return json::object{{"bucket_s", tracker.bucket_s()}, {"buckets", std::move(buckets)}};
 }
 
-// The per-(queue, type) counts scan the whole jobs table (about 1 s per million jobs on
-// SQLite), and a dashboard polls. A result is reused for 10 times as long as it took: fresh on
-// a small table, at most a tenth of a reader thread's time on a large one, whatever the rate.
-class group_cache {
-public:
-    net::awaitable<std::shared_ptr<const groups>> get(jobs::engine& engine) {
-        const auto now = std::chrono::steady_clock::now();
-        {
-            std::lock_guard lock(mutex_);
-            if (value_ && now < fresh_until_) {
-                co_return value_;
-            }
+// One sample per (queue, type, state), every state of each group present (zeros included,
+// so a count that drops to nothing reads 0 instead of vanishing).
+std::vector<std::pair<metrics::label_set, double>> job_samples(const groups& by_group) {
+    std::vector<std::pair<metrics::label_set, double>> out;
+    out.reserve(by_group.size() * 5);
+    for (const auto& g : by_group) {
+        const std::pair<const char*, std::int64_t> states[] = {
+            {"queued", g.counts.queued},
+            {"active", g.counts.active},
+            {"succeeded", g.counts.succeeded},
+            {"failed", g.counts.failed},
+            {"cancelled", g.counts.cancelled}};
+        for (const auto& [state, n] : states) {
+            out.emplace_back(
+                metrics::label_set{{"queue", g.queue}, {"type", g.type}, {"state", state}},
+                static_cast<double>(n)
+            );
         }
-        auto counted = co_await engine.counts_by_queue_and_type();
-        auto value = std::make_shared<const groups>(std::move(counted));
-        const auto done = std::chrono::steady_clock::now();
-        std::lock_guard lock(mutex_);
-        value_ = value;
-        fresh_until_ = done + reuse_factor * (done - now);
-        co_return value;
     }
-
-private:
-    static constexpr int reuse_factor = 10;
-    std::mutex mutex_;
-    std::shared_ptr<const groups> value_;
-    std::chrono::steady_clock::time_point fresh_until_;
-};
+    return out;
+}
 
 }  // namespace
 
-void add_stats_route(router& routes, jobs::engine& engine, const jobs::throughput& tracker) {
-    auto cache = std::make_shared<group_cache>();
+net::awaitable<std::shared_ptr<const groups>> job_group_cache::get() {
+    const auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(mutex_);
+        if (value_ && now < fresh_until_) {
+            co_return value_;
+        }
+    }
+    auto counted = co_await engine_.counts_by_queue_and_type();
+    auto value = std::make_shared<const groups>(std::move(counted));
+    const auto done = std::chrono::steady_clock::now();
+    std::lock_guard lock(mutex_);
+    value_ = value;
+    fresh_until_ = done + reuse_factor * (done - now);
+    co_return value;
+}
+
+void add_stats_route(
+    router& routes, jobs::engine& engine, const jobs::throughput& tracker, job_group_cache& groups
+) {
     routes.add(
         bhttp::verb::get,
         "/v1/stats",
-        [&engine, &tracker, cache](request_context&) -> net::awaitable<response> {
+        [&engine, &tracker, &groups](request_context&) -> net::awaitable<response> {
             auto counts = co_await engine.counts();
-            auto by_group = co_await cache->get(engine);
+            auto by_group = co_await groups.get();
             json::object queues;
             json::object types;
             for (const auto& g : *by_group) {
@@ -106,6 +118,37 @@ void add_stats_route(router& routes, jobs::engine& engine, const jobs::throughpu
                     {"throughput", throughput_body(tracker)},
                 }
             );
+        }
+    );
+}
+
+void add_metrics_route(router& routes, jobs::engine& engine, job_group_cache& groups) {
+    routes.add(
+        bhttp::verb::get,
+        "/metrics",
+        [&engine, &groups](request_context&) -> net::awaitable<response> {
+            auto by_group = co_await groups.get();
+            std::string text = metrics::global().expose();
+            metrics::write_gauge_family(
+                text,
+                "conclave_jobs",
+                "Jobs by queue, type and state (may lag by 10x the time counting them takes)",
+                job_samples(*by_group)
+            );
+            const std::vector<std::pair<metrics::label_set, double>> running{
+                {{}, static_cast<double>(engine.running())}};
+            metrics::write_gauge_family(
+                text,
+                "conclave_jobs_running_here",
+                "In-process job handlers running on this node",
+                running
+            );
+            response res{bhttp::status::ok, 11};
+            res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+            res.set(bhttp::field::cache_control, "no-store");
+            res.body() = std::move(text);
+            res.prepare_payload();
+            co_return res;
         }
     );
 }

@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 
 #include "core/logging.hpp"
+#include "core/metrics.hpp"
 #include "jobs/backoff.hpp"
 #include "jobs/submission.hpp"
 #include "store/deltas.hpp"
@@ -40,6 +41,54 @@ constexpr milliseconds max_claim_wait{60'000};
 constexpr unix_ms max_lease_ms = 3'600'000;
 constexpr std::size_t max_event_type = 100;
 constexpr std::size_t max_events_per_post = 1000;
+
+// Seconds a job waited to be claimed: a short queue answers in milliseconds, a backlog in
+// minutes or hours.
+const std::vector<double>& claim_buckets() {
+    static const std::vector<double> bounds{
+        0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600};
+    return bounds;
+}
+
+// A claimed job's wait in the queue: from when it could first run (run_at: its submission, its
+// delay or its retry's backoff) to its claim (started_at).
+void observe_claim(const store::job& j) {
+    metrics::global()
+        .histogram(
+            "conclave_job_claim_latency_seconds",
+            claim_buckets(),
+            {{"type", j.type}},
+            "Time from when a job could run (run_at) to its claim (started_at), by type"
+        )
+        .observe(static_cast<double>(std::max<unix_ms>(0, j.started_at - j.run_at)) / 1000);
+}
+
+// An attempt that ended with an outcome recorded: its duration (claim to outcome) and a log
+// line. `ended` is the job after the outcome: succeeded, failed, or queued again (retried).
+void observe_attempt(const store::job& ended, int attempt, unix_ms started_at, unix_ms now) {
+    const char* outcome =
+        ended.state == store::job_state::queued ? "retried" : store::to_string(ended.state);
+    const double seconds = static_cast<double>(std::max<unix_ms>(0, now - started_at)) / 1000;
+    metrics::global()
+        .histogram(
+            "conclave_job_duration_seconds",
+            metrics::duration_buckets(),
+            {{"type", ended.type}, {"outcome", outcome}},
+            "Job attempts from claim to recorded outcome, by type and outcome (succeeded, "
+            "failed, retried)"
+        )
+        .observe(seconds);
+    log_with(
+        *logger("jobs"),
+        spdlog::level::info,
+        {{"job_id", ended.id},
+         {"type", ended.type},
+         {"attempt", attempt},
+         {"outcome", outcome},
+         {"duration_ms", seconds * 1000}},
+        "job attempt ended"
+    );
+}
 
 std::string error_json(const std::string& code, const std::string& message) {
     return json::serialize(json::object{{"code", code}, {"message", message}});
@@ -261,6 +310,7 @@ net::awaitable<void> engine::dispatch_loop() {
             }
             const bool full = std::cmp_equal(claimed.size(), want);
             for (auto& c : claimed) {
+                observe_claim(c.job);
                 start_handler(std::move(c));
             }
             if (full) {
@@ -342,7 +392,14 @@ void engine::start_handler(store::claimed_job claimed) {
         try {
             std::rethrow_exception(e);
         } catch (const std::exception& ex) {
-            logger("jobs")->error("job {}: handler runner failed: {}", id, ex.what());
+            log_with(
+                *logger("jobs"),
+                spdlog::level::err,
+                {{"job_id", id}},
+                "job {}: handler runner failed: {}",
+                id,
+                ex.what()
+            );
         }
     };
     net::co_spawn(rj->strand, run_handler(rj), std::move(on_exit));
@@ -380,7 +437,10 @@ net::awaitable<void> engine::run_handler(std::shared_ptr<running_job> rj) {
         try {
             co_await record_outcome(*rj, std::move(result_text), failure);
         } catch (const std::exception& e) {
-            logger("jobs")->error(
+            log_with(
+                *logger("jobs"),
+                spdlog::level::err,
+                {{"job_id", j.id}},
                 "job {}: outcome not recorded ({}); it runs again when its lease expires",
                 j.id,
                 e.what()
@@ -422,8 +482,18 @@ net::awaitable<void> engine::record_outcome(
             co_await db_.fail_job(j.id, j.lease_token, std::move(text), retryable, policy_, now);
     }
     if (!outcome) {
-        logger("jobs")->debug("job {}: outcome not recorded: {}", j.id, outcome.error().message);
-    } else if (outcome->state == store::job_state::queued) {
+        log_with(
+            *logger("jobs"),
+            spdlog::level::debug,
+            {{"job_id", j.id}},
+            "job {}: outcome not recorded: {}",
+            j.id,
+            outcome.error().message
+        );
+        co_return;
+    }
+    observe_attempt(*outcome, j.attempts, j.started_at, now);
+    if (outcome->state == store::job_state::queued) {
         dispatch_wakeup_.notify_all();
     }
 }
@@ -619,6 +689,9 @@ net::awaitable<result<std::vector<store::claimed_job>>> engine::claim(remote_cla
             clock_.now(),
             lease_ms};
         auto claimed = co_await db_.claim_jobs(std::move(claim));
+        for (const auto& c : claimed) {
+            observe_claim(c.job);
+        }
         const auto remaining =
             std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
         if (!claimed.empty() || stopping_ || remaining <= milliseconds(0)) {
@@ -741,9 +814,13 @@ net::awaitable<result<store::job>> engine::complete(
 ) {
     co_await deltas_.flush(id);
     deltas_.forget(id);
-    co_return co_await db_.complete_job(
-        std::move(id), std::move(token), std::move(result_json), clock_.now()
-    );
+    const unix_ms now = clock_.now();
+    auto completed =
+        co_await db_.complete_job(std::move(id), std::move(token), std::move(result_json), now);
+    if (completed) {
+        observe_attempt(*completed, completed->attempts, completed->started_at, now);
+    }
+    co_return completed;
 }
 
 net::awaitable<result<store::job>> engine::fail_attempt(
@@ -751,14 +828,13 @@ net::awaitable<result<store::job>> engine::fail_attempt(
 ) {
     co_await deltas_.flush(id);
     deltas_.forget(id);
+    const unix_ms now = clock_.now();
     auto failed = co_await db_.fail_job(
-        std::move(id),
-        std::move(token),
-        std::move(error_json_text),
-        retryable,
-        policy_,
-        clock_.now()
+        std::move(id), std::move(token), std::move(error_json_text), retryable, policy_, now
     );
+    if (failed) {
+        observe_attempt(*failed, failed->attempts, failed->started_at, now);
+    }
     if (failed && failed->state == store::job_state::queued) {
         dispatch_wakeup_.notify_all();
         remote_wakeup_.notify_all();

@@ -23,6 +23,15 @@ bool is_job_topic(std::string_view topic) {
     return topic.starts_with("job:");
 }
 
+metrics::counter& slow_consumers(const char* transport, const char* reason) {
+    return metrics::global().counter(
+        "conclave_stream_slow_consumer_total",
+        {{"transport", transport}, {"reason", reason}},
+        "Stream clients that fell behind: overflow (queue dropped past its budget, caught up "
+        "from the store) or timeout (stopped reading, disconnected)"
+    );
+}
+
 }  // namespace
 
 // ---- frame_queue ----
@@ -49,6 +58,9 @@ void frame_queue::deliver(const events::frame_ptr& f) {
             overflowed_ = true;
             queue_.clear();
             bytes_ = 0;
+            if (overflows_ != nullptr) {
+                overflows_->inc();
+            }
         } else {
             bytes_ += size;
             queue_.push_back(f);
@@ -74,16 +86,34 @@ follower::follower(events::hub& hub, jobs::engine& engine, const stream_options&
       engine_(engine),
       options_(options),
       out_(out),
-      queue_(std::make_shared<frame_queue>(options.queue_bytes)) {}
+      subscriptions_(metrics::global().gauge(
+          "conclave_stream_subscriptions",
+          {{"transport", out.transport()}},
+          "Topics followed now by SSE and WebSocket clients"
+      )),
+      delivered_(metrics::global().counter(
+          "conclave_stream_events_delivered_total",
+          {{"transport", out.transport()}},
+          "Events sent to SSE and WebSocket clients (live and replayed)"
+      )),
+      queue_(std::make_shared<frame_queue>(
+          options.queue_bytes, &slow_consumers(out.transport(), "overflow")
+      )) {}
 
 follower::~follower() {
     for (const auto& [topic, offset] : positions_) {
         hub_.unsubscribe(topic, queue_.get());
     }
+    subscriptions_.add(-static_cast<double>(positions_.size()));
+}
+
+void count_stream_timeout(const char* transport) {
+    slow_consumers(transport, "timeout").inc();
 }
 
 net::awaitable<bool> follower::follow(const std::string& topic, std::int64_t after) {
     positions_.emplace_back(topic, after);
+    subscriptions_.inc();
     auto joined = hub_.subscribe(topic, after, queue_);
     if (joined.covered) {
         std::deque<events::frame_ptr> backlog(joined.backlog.begin(), joined.backlog.end());
@@ -110,7 +140,8 @@ net::awaitable<bool> follower::follow(const std::string& topic, std::int64_t aft
 
 void follower::unfollow(const std::string& topic) {
     hub_.unsubscribe(topic, queue_.get());
-    std::erase_if(positions_, [&](const auto& p) { return p.first == topic; });
+    const auto removed = std::erase_if(positions_, [&](const auto& p) { return p.first == topic; });
+    subscriptions_.add(-static_cast<double>(removed));
     ended_.erase(topic);
 }
 
@@ -153,6 +184,7 @@ net::awaitable<bool> follower::send_all(const std::deque<events::frame_ptr>& fra
         }
         *at = f->offset;
         out_.add(*f, positions_);
+        delivered_.inc();
         if (is_job_topic(f->topic) && is_terminal_event(f->type)) {
             if (!co_await out_.flush() || !co_await end(f->topic)) {
                 co_return false;

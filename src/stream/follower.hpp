@@ -14,6 +14,10 @@
 // up from the store at the client's pace. Producers are never slowed.
 //
 // The wire format is the sink's: a follower only decides what to send, in what order.
+//
+// Metrics, by the sink's transport: conclave_stream_subscriptions (topics followed now),
+// conclave_stream_events_delivered_total (events handed to the sink) and
+// conclave_stream_slow_consumer_total{reason="overflow"} (queues dropped past their budget).
 #pragma once
 
 #include <deque>
@@ -24,6 +28,7 @@
 
 #include <boost/json/object.hpp>
 
+#include "core/metrics.hpp"
 #include "core/wakeup.hpp"
 #include "events/cursor.hpp"
 #include "events/hub.hpp"
@@ -38,7 +43,9 @@ namespace conclave::stream {
 // The live side of one connection: frames the hub delivers wait here for the session.
 class frame_queue final : public events::subscriber {
 public:
-    explicit frame_queue(std::size_t budget) : budget_(budget) {}
+    // `overflows`, when given, counts the times the queue is dropped past its budget.
+    explicit frame_queue(std::size_t budget, metrics::counter* overflows = nullptr)
+        : budget_(budget), overflows_(overflows) {}
 
     void deliver(const events::frame_ptr& f) override;
 
@@ -51,6 +58,7 @@ public:
 
 private:
     const std::size_t budget_;
+    metrics::counter* overflows_;
     std::mutex mutex_;
     std::deque<events::frame_ptr> queue_;
     std::size_t bytes_ = 0;
@@ -62,6 +70,8 @@ private:
 class sink {
 public:
     virtual ~sink() = default;
+    // The wire format's name for metrics: "sse" or "ws".
+    virtual const char* transport() const = 0;
     // Queues event `f` for the next flush; `positions` is the cursor after it.
     virtual void add(const events::frame& f, const events::cursor& positions) = 0;
     // Writes what add() queued. false: the connection is gone.
@@ -69,6 +79,10 @@ public:
     // Writes a control message now: `end` or `reset` (`data` names the topic).
     virtual net::awaitable<bool> control(std::string op, boost::json::object data) = 0;
 };
+
+// Counts a client disconnected because it stopped reading (a write or idle timeout):
+// conclave_stream_slow_consumer_total{transport, reason="timeout"}.
+void count_stream_timeout(const char* transport);
 
 class follower {
 public:
@@ -103,6 +117,8 @@ private:
     jobs::engine& engine_;
     const stream_options& options_;
     sink& out_;
+    metrics::gauge& subscriptions_;
+    metrics::counter& delivered_;
     std::shared_ptr<frame_queue> queue_;
     events::cursor positions_;
     std::set<std::string> ended_;

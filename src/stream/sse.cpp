@@ -36,6 +36,8 @@ public:
     )
         : stream_(stream), options_(options), multi_(multi), render_(std::move(render)) {}
 
+    const char* transport() const override { return "sse"; }
+
     void add(const events::frame& f, const events::cursor& positions) override {
         const std::string* body = &f.sse_body;
         if (render_) {
@@ -94,6 +96,9 @@ private:
         stream_.expires_after(options_.write_timeout);
         auto [ec, n] =
             co_await net::async_write(stream_, buffers, net::as_tuple(net::use_awaitable));
+        if (ec == beast::error::timeout) {
+            count_stream_timeout("sse");
+        }
         co_return !ec;
     }
 

@@ -45,6 +45,8 @@ class ws_sink final : public sink {
 public:
     explicit ws_sink(ws_stream& ws) : ws_(ws) {}
 
+    const char* transport() const override { return "ws"; }
+
     void add(const events::frame& f, const events::cursor&) override {
         bodies_.push_back(&f.ws_body);
     }
@@ -169,6 +171,9 @@ private:
             if (ec) {
                 // Closed by the client, a timeout, or a message over the limit (Beast closes
                 // with 1009): the session ends.
+                if (ec == beast::error::timeout) {
+                    count_stream_timeout("ws");
+                }
                 break;
             }
             inbox_.push_back(beast::buffers_to_string(buffer.data()));

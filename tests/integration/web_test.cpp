@@ -132,12 +132,15 @@ TEST_F(WebTest, ApiPathsAndUnknownAssetsStayJson404) {
     expect_json_404("/v1/nope");
     expect_json_404("/v1/nope", {});
     expect_json_404("/api/nope");
-    expect_json_404("/metrics");
+    expect_json_404("/metrics/nope");
     expect_json_404("/assets/missing.js");
     expect_json_404("/assets/missing.js", {});
     auto health = get("/healthz", browser);
     EXPECT_EQ(health.status, 200);
     EXPECT_EQ(header(health, "Content-Type"), "application/json");
+    auto metrics = get("/metrics", browser);  // the route answers, never the UI
+    EXPECT_EQ(metrics.status, 200);
+    EXPECT_TRUE(header(metrics, "Content-Type").starts_with("text/plain; version=0.0.4"));
 }
 
 TEST_F(WebTest, PathTraversalIsOnly404) {

@@ -1,5 +1,7 @@
 #include "store/sqlite/group_commit.hpp"
 
+#include <chrono>
+
 #include "core/logging.hpp"
 
 namespace conclave::store::sqlite {
@@ -54,7 +56,24 @@ void write_txn::end_write(bool committed) {
 // larger page cache than the readers.
 constexpr int writer_cache_kib = 32 << 10;
 
-writer::writer(const std::string& path, std::size_t max_batch) : db_(path), max_batch_(max_batch) {
+writer::writer(const std::string& path, std::size_t max_batch)
+    : db_(path),
+      max_batch_(max_batch),
+      batch_size_(metrics::global().histogram(
+          "conclave_store_commit_batch_size",
+          metrics::size_buckets(),
+          {},
+          "Writes per group commit (one transaction, one fsync)"
+      )),
+      commit_seconds_(metrics::global().histogram(
+          "conclave_store_commit_seconds",
+          metrics::latency_buckets(),
+          {},
+          "Time from BEGIN to COMMIT of a group commit, the fsync included"
+      )),
+      commit_failures_(metrics::global().counter(
+          "conclave_store_commit_failures_total", {}, "Group commits rolled back by an error"
+      )) {
     db_.set_cache_kib(writer_cache_kib);
     thread_ = std::thread([this] { loop(); });
 }
@@ -100,6 +119,7 @@ void writer::run_batch(std::vector<std::unique_ptr<pending>>& batch) {
     std::vector<pending*> committed;
     committed.reserve(batch.size());
     std::size_t next = 0;  // the first write not yet run (nor answered)
+    const auto began = std::chrono::steady_clock::now();
     try {
         db_.prepare("BEGIN IMMEDIATE").run();
         for (; next < batch.size(); ++next) {
@@ -131,7 +151,12 @@ void writer::run_batch(std::vector<std::unique_ptr<pending>>& batch) {
         }
         db_.prepare("COMMIT").run();
         ++batches_committed_;
+        commit_seconds_.observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count()
+        );
+        batch_size_.observe(static_cast<double>(batch.size()));
     } catch (...) {
+        commit_failures_.inc();
         auto error = std::current_exception();
         try {
             std::rethrow_exception(error);
