@@ -7,6 +7,8 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include "core/logging.hpp"
+
 namespace conclave::app {
 namespace {
 
@@ -76,6 +78,24 @@ std::optional<error> read_optional(
     return e;
 }
 
+// [log] format = "text" | "json"
+std::optional<error> read_log(const toml::table& root, app_config& config) {
+    const auto* log = root["log"].as_table();
+    if (log == nullptr) {
+        return std::nullopt;
+    }
+    if (auto e = check_keys(*log, "log.", {"format"})) {
+        return e;
+    }
+    if (auto e = read_value(*log, "format", "log.", config.log_format)) {
+        return e;
+    }
+    if (!parse_log_format(config.log_format)) {
+        return bad("config: 'log.format' must be \"text\" or \"json\"");
+    }
+    return std::nullopt;
+}
+
 std::optional<error> apply_file(app_config& config, const toml::table& root) {
     if (auto e = check_keys(
             root,
@@ -88,6 +108,7 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
              "stream",
              "retention",
              "log_level",
+             "log",
              "default_provider",
              "providers",
              "council"}
@@ -95,6 +116,9 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
         return e;
     }
     if (auto e = read_value(root, "log_level", "", config.log_level)) {
+        return e;
+    }
+    if (auto e = read_log(root, config)) {
         return e;
     }
     if (const auto* server = root["server"].as_table()) {

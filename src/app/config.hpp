@@ -41,6 +41,7 @@ struct app_config {
     std::string listen = "127.0.0.1:8080";
     std::string db = "sqlite:./data/conclave.db";
     std::string log_level = "info";
+    std::string log_format = "text";  // or "json": one JSON object per line ([log] format)
     std::size_t max_body_bytes = 1 << 20;
     // The llm-council web client's dev servers, as it expects.
     std::vector<std::string> cors_origins{"http://localhost:5173", "http://localhost:3000"};

@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
     cli.add_option("--server", server_url, "server URL for client commands (env CONCLAVE_URL)");
 
     auto* serve_cmd = cli.add_subcommand("serve", "run the server");
-    std::optional<std::string> config_file, listen, db, node_id, log_level;
+    std::optional<std::string> config_file, listen, db, node_id, log_level, log_format;
     std::optional<int> concurrency;
     serve_cmd->add_option("--config", config_file, "TOML configuration file")
         ->check(CLI::ExistingFile);
@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
         "--node-id", node_id, "this node's lease owner name (default: host name)"
     );
     serve_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error");
+    serve_cmd->add_option("--log-format", log_format, "text (default) or json: one object per line")
+        ->check(CLI::IsMember({"text", "json"}));
     serve_cmd->add_option("--concurrency", concurrency, "in-process jobs running at once")
         ->check(CLI::Range(1, 100'000));
 
@@ -101,6 +103,9 @@ int main(int argc, char** argv) {
         }
         if (log_level) {
             config->log_level = *log_level;
+        }
+        if (log_format) {
+            config->log_format = *log_format;
         }
         if (concurrency) {
             config->engine.concurrency = *concurrency;

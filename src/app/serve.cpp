@@ -49,7 +49,7 @@ struct fanout_thread {
 }  // namespace
 
 int serve(const app_config& config) {
-    init_logging(config.log_level);
+    init_logging(config.log_level, parse_log_format(config.log_format).value_or(log_format::text));
     auto log = logger("app");
     auto listen = parse_listen(config.listen);
     if (!listen) {

@@ -86,6 +86,20 @@ TEST(ConfigTest, MistakesAreNamed) {
     EXPECT_FALSE(build_registry(*builtin_remote).has_value());
 }
 
+TEST(ConfigTest, LogFormatIsTextOrJson) {
+    test::temp_dir dir;
+    EXPECT_EQ(load_config(std::nullopt)->log_format, "text");
+    auto json = load_config(write(dir, "[log]\nformat = \"json\"\n"));
+    ASSERT_TRUE(json.has_value()) << json.error().message;
+    EXPECT_EQ(json->log_format, "json");
+    auto xml = load_config(write(dir, "[log]\nformat = \"xml\"\n"));
+    ASSERT_FALSE(xml.has_value());
+    EXPECT_NE(xml.error().message.find("log.format"), std::string::npos);
+    auto typo = load_config(write(dir, "[log]\nfromat = \"json\"\n"));
+    ASSERT_FALSE(typo.has_value());
+    EXPECT_NE(typo.error().message.find("log.fromat"), std::string::npos);
+}
+
 TEST(ConfigTest, ListenAndDbUrls) {
     auto hp = parse_listen("127.0.0.1:0");
     ASSERT_TRUE(hp.has_value());
