@@ -88,7 +88,9 @@ struct ws_client::impl {
     }
 };
 
-ws_client::ws_client(const std::string& base_url, std::chrono::milliseconds timeout)
+ws_client::ws_client(
+    const std::string& base_url, std::chrono::milliseconds timeout, const std::string& target
+)
     : timeout_(timeout), impl_(std::make_unique<impl>()) {
     const auto scheme_end = base_url.find("://");
     const auto host_start = scheme_end == std::string::npos ? 0 : scheme_end + 3;
@@ -130,7 +132,7 @@ ws_client::ws_client(const std::string& base_url, std::chrono::milliseconds time
     ws.text(true);
     websocket::response_type res;
     done = false;
-    ws.async_handshake(res, host + ":" + port, "/v1/ws", [&](error_code e) {
+    ws.async_handshake(res, host + ":" + port, target, [&](error_code e) {
         ec = e;
         done = true;
     });
@@ -155,7 +157,10 @@ void ws_client::send(const std::string& text) {
     bool done = false;
     impl_->ws.async_write(asio::buffer(text), [&](error_code ec, std::size_t) {
         done = true;
-        if (ec) {
+        // A write that fails because the server closed (say, 1009 for a message too big) can
+        // complete before the pending read has taken in the close frame; closing here would
+        // lose its code. The read ends the connection itself, with the code.
+        if (ec && !impl_->reading) {
             impl_->fail();
         }
     });

@@ -19,11 +19,13 @@ namespace conclave::test {
 
 class ws_client {
 public:
-    // Connects to `base_url` (http://HOST:PORT) and upgrades GET /v1/ws. `timeout` bounds the
-    // connect + handshake and is receive()'s default. Throws std::runtime_error on failure.
+    // Connects to `base_url` (http://HOST:PORT) and upgrades GET `target`. `timeout` bounds the
+    // connect + handshake and is receive()'s default. Throws std::runtime_error on failure (its
+    // message names the HTTP status of a refused upgrade).
     explicit ws_client(
         const std::string& base_url,
-        std::chrono::milliseconds timeout = std::chrono::milliseconds(10'000)
+        std::chrono::milliseconds timeout = std::chrono::milliseconds(10'000),
+        const std::string& target = "/v1/ws"
     );
     ~ws_client();
     ws_client(const ws_client&) = delete;
