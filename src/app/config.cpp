@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include "app/keys.hpp"
 #include "core/logging.hpp"
 
 namespace conclave::app {
@@ -111,7 +112,9 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
              "log",
              "default_provider",
              "providers",
-             "council"}
+             "council",
+             "keys",
+             "auth"}
         )) {
         return e;
     }
@@ -121,8 +124,25 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
     if (auto e = read_log(root, config)) {
         return e;
     }
+    auto keys = parse_keys(root);
+    if (!keys) {
+        return keys.error();
+    }
+    config.auth.keys = std::move(*keys);
+    if (auto e = parse_auth(root, config.auth)) {
+        return e;
+    }
     if (const auto* server = root["server"].as_table()) {
-        if (auto e = check_keys(*server, "server.", {"listen", "max_body_bytes", "cors_origins"})) {
+        if (auto e = check_keys(
+                *server,
+                "server.",
+                {"listen", "max_body_bytes", "cors_origins", "max_connections_per_client"}
+            )) {
+            return e;
+        }
+        if (auto e = read_value(
+                *server, "max_connections_per_client", "server.", config.max_connections_per_client
+            )) {
             return e;
         }
         if (auto e = read_value(*server, "listen", "server.", config.listen)) {
@@ -457,6 +477,7 @@ result<app_config> load_config(const std::optional<std::string>& file) {
             if (auto e = apply_file(config, root)) {
                 return *e;
             }
+            config.config_file = *file;
         } catch (const toml::parse_error& e) {
             return bad("config " + *file + ": " + std::string(e.description()));
         }

@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "council/council_job.hpp"
 #include "events/retention.hpp"
+#include "http/auth.hpp"
 #include "jobs/engine.hpp"
 #include "jobs/registry.hpp"
 #include "stream/sse.hpp"
@@ -45,6 +46,10 @@ struct app_config {
     std::size_t max_body_bytes = 1 << 20;
     // The llm-council web client's dev servers, as it expects.
     std::vector<std::string> cors_origins{"http://localhost:5173", "http://localhost:3000"};
+    // Connections at once from one client address (0: no limit); loopback is not limited.
+    std::size_t max_connections_per_client = 256;
+    http::auth_options auth;                 // [[keys]] and [auth]; no keys: open, on loopback only
+    std::optional<std::string> config_file;  // where the keys live (reloaded when it changes)
     jobs::engine_options engine;
     stream::stream_options stream;
     std::vector<type_override> types;

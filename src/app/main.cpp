@@ -7,6 +7,7 @@
 
 #include "app/cli_commands.hpp"
 #include "app/config.hpp"
+#include "app/keys.hpp"
 #include "app/serve.hpp"
 
 int main(int argc, char** argv) {
@@ -78,6 +79,32 @@ int main(int argc, char** argv) {
     ask_cmd->add_option("question", question, "what to ask")->required();
     ask_cmd->add_option("--conversation", conversation, "continue this conversation (its id)");
 
+    auto* keys_cmd = cli.add_subcommand(
+        "keys", "manage API keys in a configuration file (the server reloads it by itself)"
+    );
+    keys_cmd->require_subcommand(1);
+    std::string keys_file;
+    std::string key_name;
+    std::string key_scopes;
+    double key_rate = 0;
+    auto* keys_create = keys_cmd->add_subcommand("create", "create a key; prints it once");
+    keys_create->add_option("name", key_name, "the key's name")->required();
+    keys_create->add_option("--scopes", key_scopes, "comma-separated: read, submit, worker, admin")
+        ->required();
+    keys_create->add_option("--rate", key_rate, "requests per second allowed (0: the default)")
+        ->check(CLI::NonNegativeNumber);
+    keys_create->add_option("--config", keys_file, "the TOML file the server reads (--config)")
+        ->required();
+    auto* keys_list = keys_cmd->add_subcommand("list", "list the keys (names and scopes)");
+    keys_list->add_option("--config", keys_file, "the TOML file")
+        ->required()
+        ->check(CLI::ExistingFile);
+    auto* keys_revoke = keys_cmd->add_subcommand("revoke", "remove a key");
+    keys_revoke->add_option("name", key_name, "the key's name")->required();
+    keys_revoke->add_option("--config", keys_file, "the TOML file")
+        ->required()
+        ->check(CLI::ExistingFile);
+
     auto* migrate_cmd = cli.add_subcommand("migrate", "apply database migrations and exit");
     std::optional<std::string> migrate_db;
     migrate_cmd->add_option(
@@ -132,6 +159,15 @@ int main(int argc, char** argv) {
     }
     if (*ask_cmd) {
         return cmd_ask(server_url, question, conversation);
+    }
+    if (*keys_create) {
+        return cmd_keys_create(keys_file, key_name, key_scopes, key_rate);
+    }
+    if (*keys_list) {
+        return cmd_keys_list(keys_file);
+    }
+    if (*keys_revoke) {
+        return cmd_keys_revoke(keys_file, key_name);
     }
     if (*migrate_cmd) {
         auto config = load_config(std::nullopt);

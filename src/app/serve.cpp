@@ -1,17 +1,21 @@
 #include "app/serve.hpp"
 
 #include <atomic>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include "app/api_config.hpp"
+#include "app/keys.hpp"
 #include "app/models.hpp"
 #include "chat/chat.hpp"
 #include "chat/routes.hpp"
@@ -21,6 +25,7 @@
 #include "events/retention.hpp"
 #include "http/api_jobs.hpp"
 #include "http/api_stats.hpp"
+#include "http/guard.hpp"
 #include "http/server.hpp"
 #include "jobs/throughput.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -46,6 +51,43 @@ struct fanout_thread {
     }
 };
 
+// Whether `host` names this machine only (an address in 127/8 or ::1, or "localhost").
+bool is_loopback_host(const std::string& host) {
+    if (host == "localhost") {
+        return true;
+    }
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(host, ec);
+    return !ec && address.is_loopback();
+}
+
+// Reloads the keys when the configuration file changes, so `conclave keys create|revoke`
+// takes effect without a restart. A file that no longer parses keeps the keys in force.
+net::awaitable<void> watch_keys(
+    std::string file, http::authenticator& auth, const std::atomic<bool>& stopping
+) {
+    auto log = logger("auth");
+    std::error_code fec;
+    auto seen = std::filesystem::last_write_time(file, fec);
+    net::steady_timer timer(co_await net::this_coro::executor);
+    while (!stopping) {
+        timer.expires_after(std::chrono::seconds(1));
+        co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+        const auto now = std::filesystem::last_write_time(file, fec);
+        if (fec || now == seen) {
+            continue;
+        }
+        seen = now;
+        auto keys = load_keys(file);
+        if (!keys) {
+            log->error("keys not reloaded: {}", keys.error().message);
+            continue;
+        }
+        log->info("reloaded {} API key(s) from {}", keys->size(), file);
+        auth.set_keys(std::move(*keys));
+    }
+}
+
 }  // namespace
 
 int serve(const app_config& config) {
@@ -54,6 +96,16 @@ int serve(const app_config& config) {
     auto listen = parse_listen(config.listen);
     if (!listen) {
         log->error("{}", listen.error().message);
+        return 2;
+    }
+    const bool loopback = is_loopback_host(listen->first);
+    if (config.auth.keys.empty() && !loopback) {
+        log->error(
+            "refusing to listen on {} without API keys: anyone who reaches it could run paid LLM "
+            "calls and read every conversation. Create a key (conclave keys create NAME --scopes "
+            "admin --config FILE) and start with --config FILE, or listen on 127.0.0.1",
+            config.listen
+        );
         return 2;
     }
     auto path = sqlite_path(config.db);
@@ -109,6 +161,11 @@ int serve(const app_config& config) {
     std::atomic<bool> ready{false};
     std::atomic<bool> start_failed{false};
     http::router routes;
+    auto auth_options = config.auth;
+    auth_options.require_keys = !loopback;  // revoking the last key must not open the server
+    http::authenticator auth(auth_options);
+    routes.set_guard(http::access_guard(auth));
+    http::add_token_route(routes, auth);
     http::add_health_routes(routes, ready);
     // The stream routes go before the JSON routes they shadow.
     stream::add_sse_routes(routes, hub, engine, config.stream);
@@ -127,7 +184,10 @@ int serve(const app_config& config) {
     http::server server(
         ioc,
         routes,
-        {.host = listen->first, .port = listen->second, .max_body_bytes = config.max_body_bytes}
+        {.host = listen->first,
+         .port = listen->second,
+         .max_body_bytes = config.max_body_bytes,
+         .max_connections_per_client = config.max_connections_per_client}
     );
     net::ip::tcp::endpoint bound;
     try {
@@ -146,6 +206,13 @@ int serve(const app_config& config) {
                 events::retention_loop(
                     *db, clk, config.retention, config.retention_interval, stopping
                 ),
+                net::detached
+            );
+        }
+        if (config.config_file) {
+            net::co_spawn(
+                net::make_strand(ioc),
+                watch_keys(*config.config_file, auth, stopping),
                 net::detached
             );
         }

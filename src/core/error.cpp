@@ -32,6 +32,8 @@ const char* to_string(errc code) noexcept {
             return "conversation_busy";
         case errc::forbidden:
             return "forbidden";
+        case errc::rate_limited:
+            return "rate_limited";
     }
     return "internal";
 }

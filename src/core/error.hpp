@@ -32,6 +32,7 @@ enum class errc {
     unauthorized,          // missing or refused credentials (401)
     conversation_busy,     // a council is already running in the conversation (409)
     forbidden,             // known caller, not allowed (403)
+    rate_limited,          // over a request-rate or connection limit (429)
 };
 
 // The wire name of a code, e.g. "invalid_transition".

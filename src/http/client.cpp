@@ -1,5 +1,6 @@
 #include "http/client.hpp"
 
+#include <cstdlib>
 #include <stdexcept>
 
 #include <boost/asio/connect.hpp>
@@ -58,6 +59,9 @@ client_response client::request(
             bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
             req.set(bhttp::field::host, host_ + ":" + port_);
             req.set(bhttp::field::user_agent, "conclave-cli");
+            if (const char* key = std::getenv("CONCLAVE_API_KEY"); key != nullptr && *key != 0) {
+                req.set(bhttp::field::authorization, std::string("Bearer ") + key);
+            }
             if (!body.empty()) {
                 req.set(bhttp::field::content_type, "application/json");
             }

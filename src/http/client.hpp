@@ -1,7 +1,8 @@
 // http/client.hpp: a small blocking HTTP/1.1 client for the CLI, tests and load tools.
 //
 // Not for use inside the server: it blocks its thread. One instance holds one keep-alive
-// connection and is not thread-safe; use one per thread.
+// connection and is not thread-safe; use one per thread. With CONCLAVE_API_KEY set, every
+// request carries it as a bearer token (headers passed to request() take precedence).
 #pragma once
 
 #include <chrono>

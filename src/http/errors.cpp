@@ -32,6 +32,8 @@ bhttp::status status_of(errc code) noexcept {
             return bhttp::status::unauthorized;
         case errc::forbidden:
             return bhttp::status::forbidden;
+        case errc::rate_limited:
+            return bhttp::status::too_many_requests;
     }
     return bhttp::status::internal_server_error;
 }

@@ -156,6 +156,11 @@ net::awaitable<routed> router::route_request(const request& req, const std::stri
             continue;
         }
         request_context ctx{req, *parsed, std::move(params), {}, origin, r.pattern};
+        if (guard_) {
+            if (auto refused = guard_(ctx)) {
+                co_return routed{std::move(*refused), {}, r.pattern};
+            }
+        }
         co_return co_await run_handler(r.handler, ctx);
     }
     if (!path_matched && fallback_) {

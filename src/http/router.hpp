@@ -16,6 +16,7 @@
 #include <boost/url/url_view.hpp>
 
 #include "core/asio.hpp"
+#include "http/auth.hpp"
 #include "http/message.hpp"
 
 namespace conclave::http {
@@ -37,12 +38,16 @@ struct request_context {
     // The matched route's pattern, e.g. "/v1/jobs/{id}" (empty for the fallback): a bounded
     // name for metrics and logs, never the raw path.
     std::string pattern;
+    // Who is calling, as the router's guard established (see http/guard.hpp).
+    caller who;
 
     // The decoded value of query parameter `name`, if present.
     std::optional<std::string> query(std::string_view name) const;
 };
 
 using route_handler = std::function<net::awaitable<response>(request_context&)>;
+// Runs before a matched route's handler: sets `ctx.who`, or returns the refusal to send.
+using route_guard = std::function<std::optional<response>(request_context&)>;
 
 // What a request gets: a response, or a stream handler that takes over the connection.
 struct routed {
@@ -70,6 +75,8 @@ public:
     // Access-Control-Allow-Origin, and their preflight OPTIONS requests a 204. No wildcard:
     // an origin is allowed only by name.
     void set_cors_origins(std::vector<std::string> origins) { cors_origins_ = std::move(origins); }
+    // Access control for every matched route (not for the fallback, which serves public files).
+    void set_guard(route_guard guard) { guard_ = std::move(guard); }
 
     // "Access-Control-Allow-Origin: …\r\nVary: Origin\r\n" for a stream's own head, or "".
     static std::string cors_head_lines(const std::string& allowed_origin);
@@ -88,6 +95,7 @@ private:
     std::vector<route> routes_;
     route_handler fallback_;
     std::vector<std::string> cors_origins_;
+    route_guard guard_;
 };
 
 }  // namespace conclave::http

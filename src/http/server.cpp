@@ -1,6 +1,8 @@
 #include "http/server.hpp"
 
 #include <array>
+#include <map>
+#include <mutex>
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
@@ -161,6 +163,31 @@ struct server::impl : std::enable_shared_from_this<impl> {
     impl(net::io_context& context, const router& r, server_options o)
         : ioc(context), routes(r), options(std::move(o)), acceptor(net::make_strand(context)) {}
 
+    // Counts a new connection from `address`; false when that address is at its limit.
+    bool admit(const net::ip::address& address) {
+        if (options.max_connections_per_client == 0 || address.is_loopback()) {
+            return true;
+        }
+        std::lock_guard lock(clients_mutex);
+        auto& count = clients[address];
+        if (count >= options.max_connections_per_client) {
+            return false;
+        }
+        ++count;
+        return true;
+    }
+
+    void release(const net::ip::address& address) {
+        if (options.max_connections_per_client == 0 || address.is_loopback()) {
+            return;
+        }
+        std::lock_guard lock(clients_mutex);
+        auto it = clients.find(address);
+        if (it != clients.end() && --it->second == 0) {
+            clients.erase(it);
+        }
+    }
+
     net::awaitable<void> accept_loop() {
         auto self = shared_from_this();
         for (;;) {
@@ -175,8 +202,42 @@ struct server::impl : std::enable_shared_from_this<impl> {
                 continue;
             }
             auto executor = socket.get_executor();
-            auto session = [stream = beast::tcp_stream(std::move(socket)), this]() mutable {
-                return run_session(std::move(stream), routes, options);
+            boost::system::error_code peer_ec;
+            const auto peer = socket.remote_endpoint(peer_ec).address();
+            if (!peer_ec && !admit(peer)) {
+                count_refused("too_many_connections");
+                logger("http")->warn(
+                    "refused a connection from {}: at its limit", peer.to_string()
+                );
+                auto refuse = [stream = beast::tcp_stream(std::move(socket)), this, peer](
+                              ) mutable -> net::awaitable<void> {
+                    auto res = error_response(fail(
+                        errc::rate_limited,
+                        "too many connections from " + peer.to_string() + " (at most " +
+                            std::to_string(options.max_connections_per_client) + ")"
+                    ));
+                    res.set(bhttp::field::retry_after, "1");
+                    co_await send(stream, std::move(res), false, std::chrono::seconds(5));
+                    co_await linger_close(stream);
+                };
+                net::co_spawn(executor, std::move(refuse), net::detached);
+                continue;
+            }
+            auto session = [stream = beast::tcp_stream(std::move(socket)),
+                            self,
+                            peer,
+                            counted = !peer_ec]() mutable -> net::awaitable<void> {
+                struct release_on_exit {
+                    impl& owner;
+                    net::ip::address address;
+                    bool counted;
+                    ~release_on_exit() {
+                        if (counted) {
+                            owner.release(address);
+                        }
+                    }
+                } guard{*self, peer, counted};
+                co_await run_session(std::move(stream), self->routes, self->options);
             };
             net::co_spawn(executor, std::move(session), [](std::exception_ptr e) {
                 if (!e) {
@@ -195,6 +256,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
     const router& routes;
     server_options options;
     tcp::acceptor acceptor;
+    std::mutex clients_mutex;
+    std::map<net::ip::address, std::size_t> clients;  // open connections per limited address
 };
 
 server::server(net::io_context& ioc, const router& routes, server_options options)

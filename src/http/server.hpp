@@ -25,6 +25,9 @@ struct server_options {
     std::size_t max_body_bytes = 1 << 20;
     std::size_t max_header_bytes = 16 << 10;
     std::chrono::seconds idle_timeout{60};
+    // Connections at once from one address (0: no limit); loopback is never limited. One more
+    // is answered 429 and closed.
+    std::size_t max_connections_per_client = 0;
 };
 
 class server {

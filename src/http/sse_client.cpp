@@ -1,5 +1,6 @@
 #include "http/sse_client.hpp"
 
+#include <cstdlib>
 #include <stdexcept>
 
 #include <boost/asio/connect.hpp>
@@ -29,6 +30,9 @@ sse_result read_sse(const std::string& base_url, const sse_request& request) {
     }
     std::string req = request.method + " " + request.target + " HTTP/1.1\r\nHost: " + host +
                       "\r\nAccept: text/event-stream\r\n";
+    if (const char* key = std::getenv("CONCLAVE_API_KEY"); key != nullptr && *key != 0) {
+        req += std::string("Authorization: Bearer ") + key + "\r\n";
+    }
     if (!request.last_event_id.empty()) {
         req += "Last-Event-ID: " + request.last_event_id + "\r\n";
     }

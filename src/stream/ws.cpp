@@ -96,11 +96,13 @@ public:
         beast::tcp_stream stream,
         events::hub& hub,
         jobs::engine& engine,
-        const stream_options& options
+        const stream_options& options,
+        http::caller who
     )
         : ws_(std::move(stream)),
           engine_(engine),
           options_(options),
+          who_(std::move(who)),
           out_(ws_),
           follower_(hub, engine, options, out_) {}
 
@@ -282,6 +284,13 @@ private:
             }
             after_ = from_now ? 0 : after->as_int64();
         }
+        const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch()
+        )
+                               .count();
+        if (auto refused = who_.may_read(topic, now_s)) {
+            co_return error_message(to_string(refused->code), refused->message);
+        }
         if (follower_.follows(topic)) {
             co_return error_message("conflict", "already subscribed to " + topic);
         }
@@ -310,6 +319,7 @@ private:
     ws_stream ws_;
     jobs::engine& engine_;
     const stream_options& options_;
+    http::caller who_;  // a subscribe token's caller may follow only its topics, until it expires
     ws_sink out_;
     follower follower_;
     std::deque<std::string> inbox_;
@@ -333,7 +343,7 @@ void add_ws_route(
                     errc::bad_request, "GET /v1/ws is a WebSocket endpoint: send an upgrade request"
                 ));
             }
-            ctx.stream = [&hub, &engine, opts, req = ctx.req](
+            ctx.stream = [&hub, &engine, opts, req = ctx.req, who = ctx.who](
                              beast::tcp_stream& stream, beast::flat_buffer& pending
                          ) -> net::awaitable<void> {
                 // The handshake is answered from the request as received, followed by whatever
@@ -342,7 +352,7 @@ void add_ws_route(
                 raw << req;
                 std::string bytes = raw.str();
                 bytes.append(static_cast<const char*>(pending.data().data()), pending.size());
-                ws_session session(std::move(stream), hub, engine, *opts);
+                ws_session session(std::move(stream), hub, engine, *opts, who);
                 co_await session.run(bytes);
             };
             co_return http::response{};
