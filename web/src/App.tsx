@@ -6,6 +6,7 @@ import { JobDetail } from './jobs/JobDetail';
 import { JobsPage } from './jobs/JobsPage';
 import { StreamProvider, useStreamStatus } from './live/context';
 import { LiveStream } from './live/stream';
+import { KeyPrompt } from './ui/KeyPrompt';
 import { Link, RouterProvider, match, useRouter } from './ui/router';
 
 function StreamStatus() {
@@ -62,6 +63,7 @@ function Pages() {
         </nav>
         <StreamStatus />
       </header>
+      <KeyPrompt />
       {page}
     </div>
   );

@@ -39,3 +39,23 @@ describe('api client', () => {
     expect(fetch).toHaveBeenCalledWith('/v1/jobs?state=failed&queue=q+1&cursor=42&limit=25', expect.anything());
   });
 });
+
+describe('API keys', () => {
+  afterEach(() => window.localStorage.clear());
+
+  it('sends the saved key as a bearer token, and a 401 asks for one', async () => {
+    window.localStorage.setItem('conclave.apiKey', 'ck_test');
+    const fetch = vi.fn(
+      async () => new Response(JSON.stringify({ error: { code: 'unauthorized', message: 'unknown or revoked API key' } }), { status: 401 }),
+    );
+    vi.stubGlobal('fetch', fetch);
+    const asked = vi.fn();
+    window.addEventListener('conclave:auth-required', (e) => asked((e as CustomEvent).detail));
+    await expect(api.stats()).rejects.toThrow('unknown or revoked API key');
+    expect(fetch).toHaveBeenCalledWith(
+      '/v1/stats',
+      expect.objectContaining({ headers: expect.objectContaining({ Authorization: 'Bearer ck_test' }) }),
+    );
+    expect(asked).toHaveBeenCalledWith('unknown or revoked API key');
+  });
+});

@@ -12,6 +12,7 @@ import type {
   StoredEvent,
   TurnStarted,
 } from './types';
+import { announceAuthRequired, apiKey } from './key';
 
 export class ApiError extends Error {
   constructor(
@@ -26,10 +27,14 @@ export class ApiError extends Error {
 
 export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
   let res: Response;
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const key = apiKey();
+  if (key) headers.Authorization = `Bearer ${key}`;
   try {
     res = await fetch(path, {
       method,
-      headers: body === undefined ? { Accept: 'application/json' } : { 'Content-Type': 'application/json', Accept: 'application/json' },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
@@ -46,6 +51,7 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
   }
   if (!res.ok) {
     const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+    if (res.status === 401) announceAuthRequired(err?.message ?? 'an API key is required');
     throw new ApiError(
       res.status,
       err?.code ?? `http_${res.status}`,

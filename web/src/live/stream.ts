@@ -1,6 +1,7 @@
 // One WebSocket per page (`/v1/ws`) carrying every topic the page watches. Each subscription
 // remembers the offset of the last event it delivered; after a drop the stream reconnects and
 // subscribes again from there, so nothing is missed and nothing is delivered twice.
+import { apiKey } from '../api/key';
 import type { StoredEvent } from '../api/types';
 
 export interface Subscriber {
@@ -36,7 +37,9 @@ export type SocketFactory = (url: string) => SocketLike;
 
 export function defaultUrl(): string {
   const { protocol, host } = window.location;
-  return `${protocol === 'https:' ? 'wss:' : 'ws:'}//${host}/v1/ws`;
+  const key = apiKey();
+  const query = key ? `?token=${encodeURIComponent(key)}` : '';
+  return `${protocol === 'https:' ? 'wss:' : 'ws:'}//${host}/v1/ws${query}`;
 }
 
 export class LiveStream {
