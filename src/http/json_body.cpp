@@ -1,11 +1,34 @@
 #include "http/json_body.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 
 #include <boost/json.hpp>
 
 namespace conclave::http {
 namespace json = boost::json;
+namespace {
+
+// Boost.JSON reads a number beyond the range of double as ±infinity and writes that back as
+// `Infinity`, which is not JSON: a payload stored from such a body could never be read again.
+// The recursion is bounded by max_json_depth.
+bool all_numbers_finite(const json::value& v) {
+    if (const auto* d = v.if_double()) {
+        return std::isfinite(*d);
+    }
+    if (const auto* a = v.if_array()) {
+        return std::all_of(a->begin(), a->end(), all_numbers_finite);
+    }
+    if (const auto* o = v.if_object()) {
+        return std::all_of(o->begin(), o->end(), [](const json::key_value_pair& kv) {
+            return all_numbers_finite(kv.value());
+        });
+    }
+    return true;
+}
+
+}  // namespace
 
 result<json::value> parse_json_body(std::string_view body) {
     if (body.empty()) {
@@ -23,6 +46,9 @@ result<json::value> parse_json_body(std::string_view body) {
     }
     if (ec) {
         return fail(errc::bad_request, "malformed JSON: " + ec.message());
+    }
+    if (!all_numbers_finite(value)) {
+        return fail(errc::bad_request, "malformed JSON: a number out of the range of a double");
     }
     return value;
 }

@@ -14,7 +14,7 @@ namespace conclave::http {
 constexpr std::size_t max_json_depth = 32;
 
 // Parses a request body as JSON. Errors: bad_request (empty, malformed, nested deeper than
-// max_json_depth), with the parser's reason in the message.
+// max_json_depth, a number beyond the range of a double), with the reason in the message.
 result<boost::json::value> parse_json_body(std::string_view body);
 
 // The member `name` of object `body` as a string. Errors: bad_request (missing or not a string).
