@@ -32,6 +32,12 @@ bool is_simple_name(std::string_view s) {
     });
 }
 
+// Seconds (at most max_delay_s) to the nearest millisecond: 1.005 s is 1004.999… ms as a
+// double, which truncation made 1004.
+unix_ms to_ms(double seconds) {
+    return static_cast<unix_ms>(std::llround(seconds * 1000));
+}
+
 error bad(std::string message) {
     return fail(errc::bad_request, std::move(message));
 }
@@ -152,8 +158,8 @@ result<store::new_job> parse_submission(
     }
     job.max_attempts = type->max_attempts;
     job.timeout_s = type->timeout_s;
-    job.backoff_base_ms = static_cast<unix_ms>(type->backoff_base_s * 1000);
-    job.backoff_cap_ms = static_cast<unix_ms>(type->backoff_cap_s * 1000);
+    job.backoff_base_ms = to_ms(type->backoff_base_s);
+    job.backoff_cap_ms = to_ms(type->backoff_cap_s);
     job.run_at = now;
 
     json::value payload = json::object{};
@@ -185,7 +191,7 @@ result<store::new_job> parse_submission(
         if (!d) {
             return d.error();
         }
-        job.run_at = now + static_cast<unix_ms>(*d * 1000);
+        job.run_at = now + to_ms(*d);
     }
     if (const auto* v = obj.if_contains("max_attempts")) {
         auto n = int_field(*v, "max_attempts", 1, max_attempts_limit);
@@ -206,14 +212,14 @@ result<store::new_job> parse_submission(
         if (!d) {
             return d.error();
         }
-        job.backoff_base_ms = static_cast<unix_ms>(*d * 1000);
+        job.backoff_base_ms = to_ms(*d);
     }
     if (const auto* v = obj.if_contains("backoff_cap_s")) {
         auto d = number_field(*v, "backoff_cap_s", 0, max_timeout_s);
         if (!d) {
             return d.error();
         }
-        job.backoff_cap_ms = static_cast<unix_ms>(*d * 1000);
+        job.backoff_cap_ms = to_ms(*d);
     }
     if (const auto* v = obj.if_contains("idempotency_key")) {
         if (!v->is_string() || v->get_string().empty() || v->get_string().size() > max_key_length) {

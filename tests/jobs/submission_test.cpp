@@ -69,6 +69,17 @@ TEST(SubmissionTest, BadInputIsRefusedWithItsCode) {
     EXPECT_EQ(code_of(R"({"type":"sleep"})"), errc::bad_request);
 }
 
+// Regression (found by fuzz/request_json_fuzz): 1.005 s is 1004.999… ms as a double, and
+// truncating made it 1004 ms, so a job written back with its own delay moved by a millisecond.
+TEST(SubmissionTest, FractionalSecondsRoundToTheNearestMillisecond) {
+    auto job =
+        parse(R"({"type":"noop","delay_s":1.005,"backoff_base_s":1.005,"backoff_cap_s":0.0007})");
+    ASSERT_TRUE(job.has_value()) << job.error().message;
+    EXPECT_EQ(job->run_at, now + 1005);
+    EXPECT_EQ(job->backoff_base_ms, 1005);
+    EXPECT_EQ(job->backoff_cap_ms, 1);
+}
+
 TEST(SubmissionTest, ErrorMessagesNameTheField) {
     auto r = parse(R"({"type":"noop","max_attempts":0})");
     EXPECT_NE(r.error().message.find("max_attempts"), std::string::npos);
