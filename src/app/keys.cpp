@@ -1,5 +1,6 @@
 #include "app/keys.hpp"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -8,6 +9,9 @@
 
 namespace conclave::app {
 namespace {
+
+// Long enough for any use, short enough that now + ttl never overflows.
+constexpr std::int64_t max_token_ttl_limit_s = 10LL * 365 * 24 * 3600;
 
 error bad(std::string message) {
     return fail(errc::bad_request, std::move(message));
@@ -90,7 +94,8 @@ result<std::vector<http::api_key>> parse_keys(const toml::table& root) {
         key.scopes = *bits;
         if (const auto* rate = t->get("rate_per_s")) {
             auto value = rate->value<double>();
-            if (!value || *value < 0) {
+            // isfinite: NaN passes a `< 0` test, and toml reads `nan` and `inf`.
+            if (!value || !std::isfinite(*value) || *value < 0) {
                 return bad("config: keys." + key.name + ".rate_per_s must be a number >= 0");
             }
             key.rate_per_s = *value;
@@ -116,14 +121,17 @@ std::optional<error> parse_auth(const toml::table& root, http::auth_options& out
             out.token_secret = *secret;
         } else if (field == "rate_per_s" || field == "burst_s") {
             auto value = v.value<double>();
-            if (!value || *value < 0) {
+            if (!value || !std::isfinite(*value) || *value < 0) {
                 return bad("config: 'auth." + field + "' must be a number >= 0");
             }
             (field == "rate_per_s" ? out.rate_per_s : out.burst_s) = *value;
         } else if (field == "max_token_ttl_s") {
             auto value = v.value<std::int64_t>();
-            if (!value || *value < 1) {
-                return bad("config: 'auth.max_token_ttl_s' must be a positive integer");
+            if (!value || *value < 1 || *value > max_token_ttl_limit_s) {
+                return bad(
+                    "config: 'auth.max_token_ttl_s' must be an integer from 1 to " +
+                    std::to_string(max_token_ttl_limit_s) + " (ten years)"
+                );
             }
             out.max_token_ttl_s = *value;
         } else {
