@@ -15,8 +15,8 @@
 #include "core/wakeup.hpp"
 #include "http/json_body.hpp"
 #include "jobs/engine.hpp"
-#include "store/topic.hpp"
 #include "stream/follower.hpp"
+#include "stream/ws_command.hpp"
 
 namespace conclave::stream {
 namespace json = boost::json;
@@ -216,55 +216,33 @@ private:
 
     // Runs one client message. false: the connection is gone.
     net::awaitable<bool> handle(const std::string& text) {
-        boost::system::error_code ec;
-        auto value = json::parse(text, ec);
-        if (ec || !value.is_object()) {
-            co_return co_await out_.send(
-                error_message("bad_request", "a message must be a JSON object with an 'op'")
-            );
+        const auto parsed = parse_ws_message(text);
+        json::object reply;
+        if (parsed.command) {
+            reply = co_await run_command(*parsed.command);
+        } else {
+            reply = error_message(parsed.command.error().code, parsed.command.error().message);
         }
-        const auto& obj = value.get_object();
-        const auto* id = obj.if_contains("id");
-        auto reply = co_await run_command(obj);
-        if (id != nullptr) {
-            reply["id"] = *id;
+        if (parsed.id) {
+            reply["id"] = *parsed.id;
         }
         if (!co_await out_.send(reply)) {
             co_return false;
         }
         if (reply["op"] == "subscribed") {
             // The reply goes first; then the replay and, for a job already over, its end.
-            co_return co_await follower_.follow(std::string(obj.at("topic").as_string()), after_);
+            co_return co_await follower_.follow(parsed.command->topic, after_);
         }
         co_return true;
     }
 
-    net::awaitable<json::object> run_command(const json::object& obj) {
-        const auto* op = obj.if_contains("op");
-        if (op == nullptr || !op->is_string()) {
-            co_return error_message("bad_request", "a message must be a JSON object with an 'op'");
-        }
-        if (*op == "ping") {
+    // Runs a command parse_ws_message accepted: what depends on the connection and the store.
+    net::awaitable<json::object> run_command(const ws_command& cmd) {
+        if (cmd.op == ws_op::ping) {
             co_return message("pong");
         }
-        if (*op != "subscribe" && *op != "unsubscribe") {
-            co_return error_message(
-                "unknown_op",
-                "unknown op '" + std::string(op->as_string()) +
-                    "' (expected subscribe, unsubscribe or ping)"
-            );
-        }
-        const auto* topic_value = obj.if_contains("topic");
-        if (topic_value == nullptr || !topic_value->is_string() ||
-            !store::is_valid_topic(topic_value->as_string())) {
-            co_return error_message(
-                "bad_request",
-                "'topic' must be a topic name: segments of [A-Za-z0-9_.-] joined by ':', at most "
-                "200 characters"
-            );
-        }
-        const std::string topic(topic_value->as_string());
-        if (*op == "unsubscribe") {
+        const std::string& topic = cmd.topic;
+        if (cmd.op == ws_op::unsubscribe) {
             if (!follower_.follows(topic)) {
                 co_return error_message("not_subscribed", "not subscribed to " + topic);
             }
@@ -273,17 +251,8 @@ private:
             m["topic"] = topic;
             co_return m;
         }
-        after_ = 0;
-        bool from_now = false;
-        if (const auto* after = obj.if_contains("after")) {
-            from_now = after->is_string() && after->get_string() == "now";
-            if (!from_now && (!after->is_int64() || after->as_int64() < 0)) {
-                co_return error_message(
-                    "bad_request", "'after' must be a non-negative integer or \"now\""
-                );
-            }
-            after_ = from_now ? 0 : after->as_int64();
-        }
+        after_ = cmd.after;
+        const bool from_now = cmd.from_now;
         const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
                                std::chrono::system_clock::now().time_since_epoch()
         )
