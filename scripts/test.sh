@@ -2,7 +2,7 @@
 # Everything `make test` runs: formatting, the web UI's build and component tests, then the
 # release build with every test and the browser tests against it, then the whole suite under
 # ASan+UBSan, then the concurrent core (store, jobs, the council, metrics) under TSan, then a short
-# libFuzzer run of the parsers of LLM provider output (FUZZ_SECONDS each).
+# libFuzzer run of each parser of outside input (FUZZ_SECONDS each, fuzz/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,5 +36,5 @@ cmake --preset tsan >/dev/null
 cmake --build build/tsan -j "$jobs" --target store_test jobs_test events_test council_test core_test conclave
 ctest --preset tsan -j "$jobs" -R 'StoreContract|GroupCommit|EngineTest|Backoff|HubTest|CouncilJobTest|ThroughputTest|MetricsTest'
 
-step "libFuzzer: LLM stream and ranking parsers"
+step "libFuzzer: the parsers of outside input"
 FUZZ_SECONDS="${FUZZ_SECONDS:-15}" scripts/fuzz.sh
