@@ -114,7 +114,12 @@ public:
             .idle_timeout = options_.write_timeout,
             .keep_alive_pings = true,
         });
-        ws_.read_message_max(options_.ws_max_message);
+        // The message limit is enforced by read_loop, which answers 1009 with a proper close
+        // handshake. Beast's own limit (kept far above it, for frames that announce a huge
+        // length) fails the connection through a teardown that in Boost 1.81 reads one chunk
+        // and closes with the client's bytes unread: the reset that follows can destroy the
+        // close frame before the client reads its 1009.
+        ws_.read_message_max(options_.ws_max_message * 64);
         ws_.text(true);
         auto [ec] =
             co_await ws_.async_accept(net::buffer(handshake), net::as_tuple(net::use_awaitable));
@@ -129,6 +134,13 @@ public:
         co_await write_loop();
         auto& tcp = beast::get_lowest_layer(ws_);
         boost::system::error_code ignored;
+        if (too_big_) {
+            // 1009 through the close handshake (no write is running now: this is the writer):
+            // Beast reads and drops the rest of the client's message until its close frame, so
+            // nothing is left unread when the socket closes.
+            auto reason = websocket::close_reason(websocket::close_code::too_big);
+            co_await ws_.async_close(reason, net::as_tuple(net::use_awaitable));
+        }
         if (closed_) {
             // The reader saw the end (the client's close, a timeout, a message over the limit,
             // answered with a close frame). Closing now, with bytes of the client's still
@@ -169,10 +181,23 @@ private:
     net::awaitable<void> read_loop() {
         for (;;) {
             beast::flat_buffer buffer;
-            auto [ec, n] = co_await ws_.async_read(buffer, net::as_tuple(net::use_awaitable));
+            bool too_big = false;
+            boost::system::error_code ec;
+            // One message, piece by piece, so one over the limit is caught before it is all
+            // buffered.
+            do {
+                auto [read_ec, n] = co_await ws_.async_read_some(
+                    buffer, 16 * 1024, net::as_tuple(net::use_awaitable)
+                );
+                ec = read_ec;
+                too_big = !ec && buffer.size() > options_.ws_max_message;
+            } while (!ec && !too_big && !ws_.is_message_done());
+            if (too_big) {
+                too_big_ = true;  // run() closes with 1009 once the writer has stopped
+                break;
+            }
             if (ec) {
-                // Closed by the client, a timeout, or a message over the limit (Beast closes
-                // with 1009): the session ends.
+                // Closed by the client or a timeout: the session ends.
                 if (ec == beast::error::timeout) {
                     count_stream_timeout("ws");
                 }
@@ -288,6 +313,7 @@ private:
     ws_stream ws_;
     jobs::engine& engine_;
     const stream_options& options_;
+    bool too_big_ = false;  // the reader saw a message over ws_max_message
     http::caller who_;  // a subscribe token's caller may follow only its topics, until it expires
     ws_sink out_;
     follower follower_;
