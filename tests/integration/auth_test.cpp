@@ -7,9 +7,14 @@
 #include <fstream>
 #include <thread>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <sys/wait.h>
 
 #include "http/client.hpp"
@@ -298,6 +303,67 @@ TEST(AuthStartTest, RefusesTheNetworkWithoutKeysAndListensWithThem) {
         server_process::command_line
     );
     EXPECT_EQ(http::client(server.url()).get("/v1/jobs").status, 401);
+}
+
+// This machine's first non-loopback IPv4 address, if any.
+std::string external_ipv4() {
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0) {
+        return {};
+    }
+    std::string found;
+    for (auto* a = list; a != nullptr && found.empty(); a = a->ifa_next) {
+        if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET ||
+            (a->ifa_flags & IFF_LOOPBACK) != 0U) {
+            continue;
+        }
+        std::array<char, INET_ADDRSTRLEN> text{};
+        const auto* in = reinterpret_cast<const sockaddr_in*>(a->ifa_addr);
+        if (inet_ntop(AF_INET, &in->sin_addr, text.data(), text.size()) != nullptr) {
+            found = text.data();
+        }
+    }
+    freeifaddrs(list);
+    return found;
+}
+
+TEST(AuthStartTest, ConnectionsPerClientAddressAreLimited) {
+    const auto ip = external_ipv4();
+    if (ip.empty()) {
+        GTEST_SKIP() << "no non-loopback IPv4 address (loopback is never limited)";
+    }
+    temp_dir dir;
+    const auto config = dir.file("c.toml");
+    std::ofstream(config) << "[server]\nmax_connections_per_client = 2\n";
+    ASSERT_EQ(run("keys create ops --scopes admin --config " + config).exit_code, 0);
+    server_process server(
+        {conclave_binary(),
+         "serve",
+         "--listen",
+         "0.0.0.0:0",
+         "--db",
+         "sqlite:" + dir.file("l.db"),
+         "--config",
+         config},
+        server_process::command_line
+    );
+    const auto url = "http://" + ip + ":" + std::to_string(server.port());
+    boost::asio::io_context io;
+    auto open = [&] {
+        boost::asio::ip::tcp::socket s(io);
+        s.connect({boost::asio::ip::make_address(ip), server.port()});
+        return s;
+    };
+    auto first = open();
+    auto second = open();
+    std::this_thread::sleep_for(200ms);  // both accepted and counted
+    auto third = http::client(url).get("/healthz");
+    EXPECT_EQ(third.status, 429) << third.body;
+    EXPECT_NE(third.body.find("too many connections from " + ip), std::string::npos) << third.body;
+    first.close();
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(http::client(url).get("/healthz").status, 200) << "room again";
+    EXPECT_EQ(http::client(server.url()).get("/healthz").status, 200);
 }
 
 }  // namespace
