@@ -298,7 +298,7 @@ result<caller> authenticator::identify(
     const auto hash = sha256_hex(*credential);
     for (const auto& k : *keys) {
         if (equal_in_constant_time(k.sha256, hash)) {
-            return caller{.name = k.name, .scopes = k.scopes};
+            return caller{.name = k.name, .scopes = k.scopes, .rate_per_s = k.rate_per_s};
         }
     }
     return fail(errc::unauthorized, "unknown or revoked API key");
@@ -337,15 +337,7 @@ result<caller> authenticator::authorize(
                 std::string(req.method_string()) + " " + std::string(pattern)
         );
     }
-    double rate = options_.rate_per_s;
-    {
-        std::lock_guard lock(mutex_);
-        for (const auto& k : *keys_) {
-            if (k.name == who->name && k.rate_per_s > 0) {
-                rate = k.rate_per_s;
-            }
-        }
-    }
+    const double rate = who->rate_per_s > 0 ? who->rate_per_s : options_.rate_per_s;
     if (rate > 0 && !take(who->name, rate, now, retry_after_s)) {
         return fail(
             errc::rate_limited,

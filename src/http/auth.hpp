@@ -56,6 +56,7 @@ struct caller {
     // A subscribe token: only these topics, until `expires_at` (unix seconds).
     std::optional<std::vector<std::string>> topics;
     std::int64_t expires_at = 0;
+    double rate_per_s = 0;  // the key's own rate (0: the server's default)
 
     bool is_token() const { return topics.has_value(); }
     // Whether this caller may read `topic` now. Errors: unauthorized (token expired),
