@@ -19,6 +19,7 @@
 
 #include "http/client.hpp"
 #include "http/sse_client.hpp"
+#include "support/run_cli.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 #include "support/ws_client.hpp"
@@ -30,21 +31,8 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 using headers = std::vector<std::pair<std::string, std::string>>;
 
-struct run_result {
-    int exit_code = -1;
-    std::string output;
-};
-
 run_result run(const std::string& args) {
-    FILE* pipe = popen((conclave_binary() + " " + args + " 2>&1").c_str(), "r");
-    run_result out;
-    std::array<char, 4096> buf{};
-    while (std::fgets(buf.data(), buf.size(), pipe)) {
-        out.output += buf.data();
-    }
-    const int status = pclose(pipe);
-    out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return out;
+    return run_conclave(args);
 }
 
 // The key a `keys create` printed: its last line.

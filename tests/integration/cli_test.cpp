@@ -9,29 +9,15 @@
 #include <sys/wait.h>
 
 #include "http/client.hpp"
+#include "support/run_cli.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
 namespace conclave::test {
 namespace {
 
-struct run_result {
-    int exit_code = -1;
-    std::string output;  // stdout and stderr
-};
-
 run_result run_cli(const std::string& server_url, const std::string& args) {
-    const std::string command =
-        "CONCLAVE_URL=" + server_url + " " + conclave_binary() + " " + args + " 2>&1";
-    FILE* pipe = popen(command.c_str(), "r");
-    run_result out;
-    std::array<char, 4096> buf{};
-    while (std::fgets(buf.data(), buf.size(), pipe)) {
-        out.output += buf.data();
-    }
-    const int status = pclose(pipe);
-    out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return out;
+    return run_conclave(args, "CONCLAVE_URL=" + server_url);
 }
 
 std::string first_line(const std::string& text) {
