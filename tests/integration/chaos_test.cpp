@@ -100,7 +100,22 @@ protected:
         url_ = server_->url();
     }
 
+    // Starts (or restarts) the server; a start that does not come up is tried again.
     void start(const std::string& listen) {
+        for (int tries = 1;; ++tries) {
+            try {
+                launch(listen);
+                return;
+            } catch (const std::exception& e) {
+                if (tries == 3) {
+                    throw;
+                }
+                std::this_thread::sleep_for(500ms);
+            }
+        }
+    }
+
+    void launch(const std::string& listen) {
         server_ = std::make_unique<server_process>(
             std::vector<std::string>{
                 conclave_binary(),
@@ -131,7 +146,7 @@ void submitter(const std::string& url, shared_state& s) {
     std::mt19937 rng(11);
     const std::string text =
         "Chaos is a ladder: every token must arrive once, in order, across restarts. ";
-    for (int idx = 0; idx < stream_jobs + sleep_jobs + remote_jobs; ++idx) {
+    for (int idx = 0; idx < stream_jobs + sleep_jobs + remote_jobs && !s.stop; ++idx) {
         json::object job{{"max_attempts", 50}, {"idempotency_key", "chaos-" + std::to_string(idx)}};
         if (idx % 4 == 0 && idx / 4 < remote_jobs) {
             job["type"] = "remote";
@@ -156,7 +171,7 @@ void submitter(const std::string& url, shared_state& s) {
 }
 
 void asker(const std::string& url, shared_state& s) {
-    for (int idx = 0; idx < councils; ++idx) {
+    for (int idx = 0; idx < councils && !s.stop; ++idx) {
         auto created = call(url, "POST", "/v1/conversations", "{}");
         if (created.status != 201) {
             s.violation("create conversation answered " + std::to_string(created.status));
@@ -285,6 +300,20 @@ void streamer(const std::string& url, shared_state& s, unsigned seed) {
 TEST_F(ChaosTest, KillNineRepeatedlyUnderAMixedWorkloadBreaksNoInvariant) {
     shared_state s;
     std::vector<std::thread> threads;
+    // Whatever ends this test early (a failed restart, an exception), the workload stops and
+    // its threads are joined: a joinable thread's destructor would abort the whole binary.
+    struct join_all {
+        shared_state& s;
+        std::vector<std::thread>& threads;
+        ~join_all() {
+            s.stop = true;
+            for (auto& t : threads) {
+                if (t.joinable()) {
+                    t.join();
+                }
+            }
+        }
+    } joiner{s, threads};
     threads.emplace_back(submitter, url_, std::ref(s));
     threads.emplace_back(asker, url_, std::ref(s));
     threads.emplace_back(worker, url_, std::ref(s));
@@ -307,6 +336,9 @@ TEST_F(ChaosTest, KillNineRepeatedlyUnderAMixedWorkloadBreaksNoInvariant) {
         }
         for (const auto& id : ids) {
             auto r = call(url_, "GET", "/v1/jobs/" + id);
+            if (r.status != 200) {
+                return false;
+            }
             const auto state = json::parse(r.body).at("state").as_string();
             if (state != "succeeded" && state != "failed" && state != "cancelled") {
                 return false;
@@ -321,7 +353,11 @@ TEST_F(ChaosTest, KillNineRepeatedlyUnderAMixedWorkloadBreaksNoInvariant) {
     }
     auto conversations_idle = [&] {
         for (const auto& id : s.conversations) {
-            auto c = json::parse(call(url_, "GET", "/v1/conversations/" + id).body);
+            auto r = call(url_, "GET", "/v1/conversations/" + id);
+            if (r.status != 200) {
+                return false;
+            }
+            auto c = json::parse(r.body);
             if (c.at("processing_state") == "active") {
                 return false;
             }
