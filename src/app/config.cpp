@@ -318,7 +318,11 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
                      "first_token_timeout_s",
                      "idle_timeout_s",
                      "max_retries",
-                     "tokens_per_s"}
+                     "tokens_per_s",
+                     "tokens_per_minute",
+                     "usd_per_day",
+                     "reserve_output_tokens",
+                     "usd_per_million_tokens"}
                 )) {
                 return e;
             }
@@ -332,7 +336,13 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
                   read_value(*t, "first_token_timeout_s", where, p.first_token_timeout_s),
                   read_value(*t, "idle_timeout_s", where, p.idle_timeout_s),
                   read_value(*t, "max_retries", where, p.max_retries),
-                  read_value(*t, "tokens_per_s", where, p.tokens_per_s)}) {
+                  read_value(*t, "tokens_per_s", where, p.tokens_per_s),
+                  read_value(*t, "tokens_per_minute", where, p.budget.tokens_per_minute),
+                  read_value(*t, "usd_per_day", where, p.budget.usd_per_day),
+                  read_value(*t, "reserve_output_tokens", where, p.budget.reserve_output_tokens),
+                  read_value(
+                      *t, "usd_per_million_tokens", where, p.budget.usd_per_million_tokens
+                  )}) {
                 if (e) {
                     return e;
                 }
@@ -344,6 +354,17 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
                     "config: '" + where +
                     "' needs max_concurrency >= 1, max_retries 0-10, positive timeouts, "
                     "tokens_per_s >= 0"
+                );
+            }
+            const auto& b = p.budget;
+            // Written as !(x >= 0) so NaN is refused too.
+            if (b.tokens_per_minute < 0 || !(b.usd_per_day >= 0) || b.reserve_output_tokens < 0 ||
+                !(b.usd_per_million_tokens >= 0) || b.usd_per_day > 1e9 ||
+                b.usd_per_million_tokens > 1e9) {
+                return bad(
+                    "config: '" + where +
+                    "' needs tokens_per_minute, usd_per_day, reserve_output_tokens and "
+                    "usd_per_million_tokens >= 0 (0: no budget) and below 1e9"
                 );
             }
             config.providers.push_back(std::move(p));

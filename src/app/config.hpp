@@ -14,6 +14,7 @@
 #include "http/auth.hpp"
 #include "jobs/engine.hpp"
 #include "jobs/registry.hpp"
+#include "llm/budget.hpp"
 #include "stream/sse.hpp"
 
 namespace conclave::app {
@@ -36,6 +37,9 @@ struct provider_config {
     double idle_timeout_s = 60;
     int max_retries = 3;
     double tokens_per_s = 40;  // "sim" only
+    // Budgets (llm/budget.hpp): tokens_per_minute, usd_per_day (0: none), the answer tokens a
+    // call reserves until it reports its usage, and the price when the provider reports none.
+    llm::budget_limits budget;
 };
 
 struct app_config {

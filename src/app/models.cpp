@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "llm/budget.hpp"
 #include "llm/metered_provider.hpp"
 #include "llm/openai_client.hpp"
 #include "llm/sim_provider.hpp"
@@ -12,6 +13,12 @@ namespace {
 
 std::chrono::milliseconds seconds_of(double s) {
     return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000));
+}
+
+// The budgets' clock: they outlive any one request, so a static.
+const clock& wall_clock() {
+    static const system_clock clk;
+    return clk;
 }
 
 std::string env_or_empty(const std::string& name) {
@@ -50,13 +57,10 @@ result<std::unique_ptr<models>> build_models(const app_config& config) {
             .has_key = !env_or_empty(p.api_key_env).empty(),
         });
         if (p.name == "sim") {
+            auto sim = std::make_shared<llm::sim_provider>(llm::sim_options{
+                .tokens_per_s = p.tokens_per_s, .answer_words = 80});
             out->providers.add(
-                "sim",
-                llm::metered(
-                    "sim",
-                    std::make_shared<llm::sim_provider>(llm::sim_options{
-                        .tokens_per_s = p.tokens_per_s, .answer_words = 80})
-                )
+                "sim", llm::budgeted("sim", p.budget, llm::metered("sim", sim), wall_clock())
             );
             continue;
         }
@@ -83,7 +87,10 @@ result<std::unique_ptr<models>> build_models(const app_config& config) {
         if (p.name == config.default_provider && !env_or_empty(p.api_key_env).empty()) {
             default_has_key = true;
         }
-        out->providers.add(p.name, llm::metered(p.name, std::move(*created)));
+        out->providers.add(
+            p.name,
+            llm::budgeted(p.name, p.budget, llm::metered(p.name, std::move(*created)), wall_clock())
+        );
     }
     if (!out->providers.contains(config.default_provider)) {
         return fail(

@@ -11,6 +11,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
 
+#include "core/clock.hpp"
 #include "core/wakeup.hpp"
 #include "council/ranking.hpp"
 #include "jobs/engine.hpp"
@@ -305,6 +306,19 @@ private:
             throw std::runtime_error(route.error().message);
         }
         llm::chat_request request{.model = route->model, .messages = std::move(messages)};
+        // A call held back by its provider's budget says so in the job's events (the job waits
+        // instead of failing); the call goes on by itself when the budget has room.
+        request.on_budget_wait = [this, part, model](llm::budget_wait w) -> net::awaitable<void> {
+            const json::object data{
+                {"part", part},
+                {"model", model},
+                {"provider", w.provider},
+                {"budget", w.budget},
+                {"until", format_time(w.until_ms)},
+                {"needed", w.needed},
+                {"available", w.available}};
+            co_await ctx_.emit("llm.budget_wait", json::serialize(data));
+        };
         auto sink = [this, part, delta_type](std::string text) -> net::awaitable<void> {
             co_await ctx_.delta(part, std::move(text), delta_type);
         };

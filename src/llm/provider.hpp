@@ -23,10 +23,22 @@ struct chat_message {
     std::string content;
 };
 
+// A call held back by its provider's budget (llm/budget.hpp) before it starts.
+struct budget_wait {
+    std::string provider;
+    std::string budget;         // "tokens_per_minute" or "usd_per_day"
+    std::int64_t until_ms = 0;  // Unix ms when it is expected to fit
+    double needed = 0;          // what the call reserves (tokens or USD)
+    double available = 0;       // what the budget has left now
+};
+
 struct chat_request {
     std::string model;  // as the provider knows it (the "NAME:" prefix removed)
     std::vector<chat_message> messages;
     std::optional<double> temperature;
+    // Told each time the call starts waiting for a budget (so the caller can show it); unset:
+    // the call waits silently.
+    std::function<net::awaitable<void>(budget_wait)> on_budget_wait;
 };
 
 struct usage {

@@ -86,6 +86,38 @@ TEST(ConfigTest, MistakesAreNamed) {
     EXPECT_FALSE(build_registry(*builtin_remote).has_value());
 }
 
+TEST(ConfigTest, ProviderBudgetsAreReadAndBadOnesRefused) {
+    test::temp_dir dir;
+    auto c = load_config(write(dir, R"(
+[providers.fake]
+base_url = "http://127.0.0.1:1/v1"
+tokens_per_minute = 90000
+usd_per_day = 2.5
+reserve_output_tokens = 300
+usd_per_million_tokens = 3
+)"));
+    ASSERT_TRUE(c.has_value()) << c.error().message;
+    ASSERT_EQ(c->providers.size(), 1U);
+    const auto& b = c->providers[0].budget;
+    EXPECT_EQ(b.tokens_per_minute, 90000);
+    EXPECT_DOUBLE_EQ(b.usd_per_day, 2.5);
+    EXPECT_EQ(b.reserve_output_tokens, 300);
+    EXPECT_DOUBLE_EQ(b.usd_per_million_tokens, 3);
+    EXPECT_EQ(load_config(std::nullopt)->providers.size(), 0U) << "no budget unless asked";
+    for (const char* bad :
+         {"tokens_per_minute = -1",
+          "usd_per_day = nan",
+          "usd_per_day = -0.5",
+          "reserve_output_tokens = -3",
+          "usd_per_million_tokens = inf",
+          "usd_per_day = \"ten\""}) {
+        auto refused = load_config(write(dir, std::string("[providers.fake]\n") + bad + "\n"));
+        ASSERT_FALSE(refused.has_value()) << bad;
+        EXPECT_NE(refused.error().message.find("providers.fake."), std::string::npos)
+            << refused.error().message;
+    }
+}
+
 TEST(ConfigTest, LogFormatIsTextOrJson) {
     test::temp_dir dir;
     EXPECT_EQ(load_config(std::nullopt)->log_format, "text");
