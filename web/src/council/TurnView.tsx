@@ -100,6 +100,7 @@ export function AggregateChart({ ranks }: { ranks: AggregateRank[] }) {
 
 function Text({ m }: { m: MemberView }) {
   if (m.status === 'failed') return <ErrorLine error={`${m.model} failed: ${m.error ?? 'no answer'}`} />;
+  if (!m.text && m.held) return <p className="muted">{m.held}</p>;
   if (!m.text) return <p className="muted">{m.status === 'waiting' ? 'Waiting for the first tokens…' : '(no text)'}</p>;
   return <Markdown text={m.text} />;
 }

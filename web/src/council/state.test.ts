@@ -131,6 +131,19 @@ describe('failures and retries', () => {
     expect(v.retrying).toBeUndefined();
   });
 
+  it('a member held back by its provider budget says so until its text starts', () => {
+    const wait = { part: 'stage1/a:x', model: 'a:x', provider: 'a', budget: 'usd_per_day', until: '2026-11-22T00:00:00.000Z' };
+    const held = replay([
+      ev(1, 'job.started', { attempt: 1 }),
+      ev(2, 'stage1.start', { members: ['a:x', 'b:y'] }),
+      ev(3, 'llm.budget_wait', wait),
+    ]);
+    expect(held.stage1['a:x']?.held).toBe('Waiting: a has used its dollars for the day (until 2026-11-22T00:00:00.000Z)');
+    expect(held.stage1['b:y']?.held).toBeUndefined();
+    const going = applyEvent(held, ev(4, 'stage1.delta', { attempt: 1, part: 'stage1/a:x', at: 0, text: 'Hi' }));
+    expect(going.stage1['a:x']).toMatchObject({ status: 'streaming', text: 'Hi', held: undefined });
+  });
+
   it('a failed job says why', () => {
     const v = replay([ev(1, 'job.started', { attempt: 1 }), ev(2, 'job.failed', { attempt: 1, error: { message: 'boom' } })]);
     expect(v.phase).toBe('failed');

@@ -13,6 +13,8 @@ export interface MemberView {
   error?: string;
   parsed?: string[];
   usage?: Usage;
+  // Why the call has not started: its provider's budget is spent (llm.budget_wait).
+  held?: string;
 }
 
 export type Phase = 'queued' | 'stage1' | 'stage2' | 'stage3' | 'done' | 'failed' | 'cancelled';
@@ -80,11 +82,29 @@ function withPartText(v: TurnView, part: string, text: string): TurnView {
     const key = stage as 'stage1' | 'stage2';
     const m = member(model, v[key][model]);
     const status = m.status === 'waiting' ? 'streaming' : m.status;
-    return { ...v, [key]: { ...v[key], [model]: { ...m, text, status } } };
+    return { ...v, [key]: { ...v[key], [model]: { ...m, text, status, held: undefined } } };
   }
   if (stage === 'stage3') {
     const m = v.chairman && v.chairman.model === model ? v.chairman : member(model);
-    return { ...v, chairman: { ...m, text, status: m.status === 'waiting' ? 'streaming' : m.status } };
+    const status = m.status === 'waiting' ? 'streaming' : m.status;
+    return { ...v, chairman: { ...m, text, status, held: undefined } };
+  }
+  return v;
+}
+
+// A call held back by its provider's budget: shown on its member until its text starts.
+function withBudgetWait(v: TurnView, data: Obj): TurnView {
+  const { stage, model } = stageOf(str(data.part) ?? '');
+  const budget = str(data.budget) === 'usd_per_day' ? 'dollars for the day' : 'tokens for the minute';
+  const until = str(data.until);
+  const held = `Waiting: ${str(data.provider) ?? 'the provider'} has used its ${budget}${until ? ` (until ${until})` : ''}`;
+  if (stage === 'stage1' || stage === 'stage2') {
+    const key = stage as 'stage1' | 'stage2';
+    return { ...v, [key]: { ...v[key], [model]: { ...member(model, v[key][model]), held } } };
+  }
+  if (stage === 'stage3') {
+    const m = v.chairman && v.chairman.model === model ? v.chairman : member(model);
+    return { ...v, chairman: { ...m, held } };
   }
   return v;
 }
@@ -211,6 +231,8 @@ export function applyEvent(v: TurnView, e: StoredEvent): TurnView {
     }
     case 'title':
       return { ...v, title: str(data.title) ?? v.title };
+    case 'llm.budget_wait':
+      return withBudgetWait(v, data);
     case 'job.succeeded':
       return { ...withResult(v, data.result), phase: 'done', retrying: undefined };
     case 'job.failed':
