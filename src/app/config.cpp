@@ -526,17 +526,30 @@ result<std::pair<std::string, std::uint16_t>> parse_listen(const std::string& li
     return std::pair{host, static_cast<std::uint16_t>(port)};
 }
 
-result<std::string> sqlite_path(const std::string& db_url) {
+result<store_url> parse_store_url(const std::string& db_url) {
     if (db_url.starts_with("sqlite://")) {
-        return db_url.substr(9);
+        return store_url{store_url::sqlite, db_url.substr(9)};
     }
     if (db_url.starts_with("sqlite:")) {
-        return db_url.substr(7);
+        return store_url{store_url::sqlite, db_url.substr(7)};
     }
     if (db_url.starts_with("postgres://") || db_url.starts_with("postgresql://")) {
-        return bad("PostgreSQL stores are not supported by this build yet; use sqlite:PATH");
+        return store_url{store_url::postgres, db_url};
     }
-    return bad("database URL must be sqlite:PATH, not '" + db_url + "'");
+    return bad(
+        "database URL must be sqlite:PATH or postgres://USER@HOST:PORT/DB, not '" + db_url + "'"
+    );
+}
+
+result<std::string> sqlite_path(const std::string& db_url) {
+    auto url = parse_store_url(db_url);
+    if (!url) {
+        return url.error();
+    }
+    if (url->kind != store_url::sqlite) {
+        return bad("'" + db_url + "' is not a SQLite database");
+    }
+    return url->target;
 }
 
 result<jobs::registry> build_registry(const app_config& config, jobs::registry base) {

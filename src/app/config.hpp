@@ -72,6 +72,15 @@ result<app_config> load_config(const std::optional<std::string>& file);
 // Splits "HOST:PORT". Errors: bad_request.
 result<std::pair<std::string, std::uint16_t>> parse_listen(const std::string& listen);
 
+// A store URL: "sqlite:PATH" (or sqlite://PATH) names a file; "postgres://…" or
+// "postgresql://…" a PostgreSQL database (the URL goes to libpq as it is).
+struct store_url {
+    enum backend { sqlite, postgres } kind;
+    std::string target;  // the SQLite path, or the PostgreSQL URL
+};
+// Errors: bad_request for any other scheme.
+result<store_url> parse_store_url(const std::string& db_url);
+
 // The SQLite path of a "sqlite:PATH" URL. Errors: bad_request for other schemes.
 result<std::string> sqlite_path(const std::string& db_url);
 

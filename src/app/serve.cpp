@@ -3,6 +3,7 @@
 #include <atomic>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include <boost/asio/as_tuple.hpp>
@@ -22,6 +23,7 @@
 #include "core/logging.hpp"
 #include "core/metrics.hpp"
 #include "events/hub.hpp"
+#include "events/remote_feed.hpp"
 #include "events/retention.hpp"
 #include "http/api_jobs.hpp"
 #include "http/api_stats.hpp"
@@ -49,6 +51,26 @@ struct fanout_thread {
         context.stop();
         thread.join();
     }
+};
+
+// Wakes the engine for the store's cluster listener, until forget() (the engine is going).
+class engine_waker {
+public:
+    explicit engine_waker(jobs::engine* e) : engine_(e) {}
+    void wake() {
+        std::lock_guard lock(mutex_);
+        if (engine_) {
+            engine_->wake();
+        }
+    }
+    void forget() {
+        std::lock_guard lock(mutex_);
+        engine_ = nullptr;
+    }
+
+private:
+    std::mutex mutex_;
+    jobs::engine* engine_;
 };
 
 // Whether `host` names this machine only (an address in 127/8 or ::1, or "localhost").
@@ -158,6 +180,27 @@ int serve(const app_config& config) {
         }
     );
     jobs::engine engine(*db, *types, clk, config.engine);
+    // Other nodes on the same database: their commits reach this node's subscribers through
+    // the feed, their new jobs wake this node's workers. (SQLite has no other nodes.)
+    // The store (and its listening thread) outlives the engine: wake-ups reach the engine
+    // through `waking`, emptied before the engine goes.
+    auto feed = std::make_shared<events::remote_feed>(hub, *db, fanout.context.get_executor());
+    auto waking = std::make_shared<engine_waker>(&engine);
+    struct forget_at_exit {
+        std::shared_ptr<engine_waker> waker;
+        ~forget_at_exit() { waker->forget(); }
+    } forget_waking{waking};  // declared after the engine: runs before it is destroyed
+    db->set_cluster_listener({
+        .events_committed = [feed](
+                                const std::string& topic, std::int64_t offset
+                            ) { feed->committed(topic, offset); },
+        .jobs_queued = [waking] { waking->wake(); },
+        .reconnected =
+            [feed, waking] {
+                feed->resync();
+                waking->wake();
+            },
+    });
     std::atomic<bool> ready{false};
     std::atomic<bool> start_failed{false};
     http::router routes;
@@ -166,7 +209,7 @@ int serve(const app_config& config) {
     http::authenticator auth(auth_options);
     routes.set_guard(http::access_guard(auth));
     http::add_token_route(routes, auth);
-    http::add_health_routes(routes, ready);
+    http::add_health_routes(routes, ready, *db);
     // The stream routes go before the JSON routes they shadow.
     stream::add_sse_routes(routes, hub, engine, config.stream);
     stream::add_ws_route(routes, hub, engine, config.stream);
@@ -271,7 +314,6 @@ int serve(const app_config& config) {
     for (auto& t : pool) {
         t.join();
     }
-
     return start_failed ? 1 : 0;
 }
 

@@ -150,4 +150,25 @@ void hub::mark_busy(topic_state& state) {
     }
 }
 
+std::optional<std::int64_t> hub::followed_offset(const std::string& topic) const {
+    std::lock_guard lock(mutex_);
+    auto it = topics_.find(topic);
+    if (it == topics_.end() || it->second.subscribers.empty()) {
+        return std::nullopt;
+    }
+    const auto& ring = it->second.ring;
+    return ring.empty() ? 0 : ring.back()->offset;
+}
+
+std::vector<std::pair<std::string, std::int64_t>> hub::followed() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    for (const auto& [topic, state] : topics_) {
+        if (!state.subscribers.empty()) {
+            out.emplace_back(topic, state.ring.empty() ? 0 : state.ring.back()->offset);
+        }
+    }
+    return out;
+}
+
 }  // namespace conclave::events

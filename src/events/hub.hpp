@@ -82,6 +82,12 @@ public:
 
     std::size_t subscriber_count() const;
 
+    // The newest offset published on `topic` while it has subscribers; nullopt when it has
+    // none (nobody here to deliver to).
+    std::optional<std::int64_t> followed_offset(const std::string& topic) const;
+    // Every topic with subscribers, with its newest published offset (0: none yet).
+    std::vector<std::pair<std::string, std::int64_t>> followed() const;
+
 private:
     struct topic_state {
         std::vector<frame_ptr> ring;  // consecutive offsets, oldest first, at most ring_events

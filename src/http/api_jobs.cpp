@@ -651,13 +651,16 @@ void add_job_routes(router& routes, jobs::engine& engine) {
     );
 }
 
-void add_health_routes(router& routes, const std::atomic<bool>& ready) {
+void add_health_routes(router& routes, const std::atomic<bool>& ready, const store::store& db) {
     routes.add(verb::get, "/healthz", [](request_context&) -> net::awaitable<response> {
         co_return json_response(status::ok, json::object{{"status", "ok"}});
     });
-    routes.add(verb::get, "/readyz", [&ready](request_context&) -> net::awaitable<response> {
+    routes.add(verb::get, "/readyz", [&ready, &db](request_context&) -> net::awaitable<response> {
         if (!ready.load()) {
             co_return error_response(fail(errc::unavailable, "the server is starting or stopping"));
+        }
+        if (!db.reachable()) {
+            co_return error_response(fail(errc::unavailable, "the database is unavailable"));
         }
         co_return json_response(status::ok, json::object{{"status", "ready"}});
     });

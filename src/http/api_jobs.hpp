@@ -4,6 +4,7 @@
 #include <atomic>
 
 #include "http/router.hpp"
+#include "store/store.hpp"
 
 namespace conclave::jobs {
 class engine;
@@ -15,8 +16,8 @@ namespace conclave::http {
 // http/api_stats.hpp). `engine` outlives the router.
 void add_job_routes(router& routes, jobs::engine& engine);
 
-// Adds GET /healthz (always 200 while serving) and GET /readyz (200 once `ready` is true, else
-// 503).
-void add_health_routes(router& routes, const std::atomic<bool>& ready);
+// Adds GET /healthz (always 200 while serving) and GET /readyz (200 once `ready` is true and
+// while `db` reaches its database, else 503). Both outlive the router.
+void add_health_routes(router& routes, const std::atomic<bool>& ready, const store::store& db);
 
 }  // namespace conclave::http

@@ -6,6 +6,7 @@
 
 #include "core/logging.hpp"
 #include "http/observability.hpp"
+#include "store/store.hpp"
 
 namespace conclave::http {
 namespace {
@@ -34,11 +35,24 @@ std::string route_name(const request_context& ctx) {
     return ctx.pattern.empty() ? "fallback" : ctx.pattern;
 }
 
-// Runs a handler: its exception is logged and answered 500 with no internals.
+// Runs a handler: its exception is logged and answered 500 with no internals, or 503 when
+// the store could not reach its database (nothing was done; the client may retry).
 net::awaitable<routed> run_handler(const route_handler& handler, request_context& ctx) {
+    bool unreachable = false;
     try {
         auto res = co_await handler(ctx);
         co_return routed{std::move(res), std::move(ctx.stream), route_name(ctx)};
+    } catch (const store::unavailable& e) {
+        unreachable = true;
+        log_with(
+            *logger("http"),
+            spdlog::level::warn,
+            {{"request_id", request_id(ctx.req)}},
+            "{} {}: {}",
+            std::string(ctx.req.method_string()),
+            std::string(ctx.req.target()),
+            e.what()
+        );
     } catch (const std::exception& e) {
         log_with(
             *logger("http"),
@@ -50,7 +64,9 @@ net::awaitable<routed> run_handler(const route_handler& handler, request_context
             e.what()
         );
     }
-    co_return routed{error_response(fail(errc::internal, "internal error")), {}, route_name(ctx)};
+    auto refusal = unreachable ? fail(errc::unavailable, "the database is unavailable; retry later")
+                               : fail(errc::internal, "internal error");
+    co_return routed{error_response(std::move(refusal)), {}, route_name(ctx)};
 }
 
 }  // namespace

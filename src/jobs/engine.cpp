@@ -321,6 +321,11 @@ net::awaitable<void> engine::dispatch_loop() {
     }
 }
 
+void engine::wake() {
+    dispatch_wakeup_.notify_all();
+    remote_wakeup_.notify_all();
+}
+
 net::awaitable<void> engine::sweep_loop() {
     while (!stopping_) {
         co_await sleep_for(milliseconds(options_.sweep_interval_ms));

@@ -138,6 +138,10 @@ public:
     // this node, or lease expiry, sends them back to the queue).
     void stop();
 
+    // Another node queued jobs (or some may be waiting unseen): idle workers and long-polling
+    // remote claims look again now rather than at their next poll. Thread-safe.
+    void wake();
+
     // Submissions. Errors: see parse_submission, idempotency_conflict.
     net::awaitable<result<store::submitted>> submit(const boost::json::value& body);
     net::awaitable<result<std::vector<store::submitted>>> submit_batch(

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,14 @@
 #include "store/records.hpp"
 
 namespace conclave::store {
+
+// Thrown by a store that cannot reach its database (a PostgreSQL server restarting, a network
+// cut): the operation did nothing, or its transaction was rolled back; retry later. HTTP
+// answers it with 503 `unavailable`.
+class unavailable : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
 
 class store {
 public:
@@ -178,6 +187,23 @@ public:
     // offset order per topic. Set once, before the first write.
     using commit_listener = std::function<void(const std::vector<event>&)>;
     virtual void set_commit_listener(commit_listener listener) = 0;
+
+    // Several nodes on one database (PostgreSQL): told, on a thread of the store's, when
+    // another node committed events on a topic (its newest offset then), when another node
+    // queued jobs, and when this node may have missed such news (its listening connection was
+    // re-established) and should catch up from the tables. These are wake-ups only: the events
+    // are read with read_events. An embedded store has no other nodes and never calls them.
+    struct cluster_listener {
+        std::function<void(const std::string& topic, std::int64_t offset)> events_committed;
+        std::function<void()> jobs_queued;
+        std::function<void()> reconnected;
+    };
+    // Set once, before the first write.
+    virtual void set_cluster_listener(cluster_listener listener) { (void)listener; }
+
+    // False while the database cannot be reached (readiness: GET /readyz answers 503). An
+    // embedded store is always reachable.
+    virtual bool reachable() const { return true; }
 };
 
 }  // namespace conclave::store

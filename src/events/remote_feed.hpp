@@ -1,0 +1,48 @@
+// events/remote_feed.hpp: events other nodes committed, delivered to this node's subscribers.
+//
+// With several nodes on one PostgreSQL, a node's hub hears of its own commits from its store's
+// commit listener and of the others' only as wake-ups (topic, newest offset: the store's
+// cluster_listener). The feed reads what is new on a topic from the store — only for topics
+// someone here follows, and only past the newest offset the hub already has — and publishes
+// it, in offset order, on the fan-out executor (where local commits are published too, so the
+// two never interleave within a topic). Wake-ups for one topic that arrive while it is being
+// read coalesce into one more read. After a lost notification connection, resync() reads every
+// followed topic, so nothing is missed; followers skip duplicates and fill gaps from the store
+// anyway (stream/follower.hpp), so a late or repeated publish is harmless.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "core/asio.hpp"
+#include "events/hub.hpp"
+#include "store/store.hpp"
+
+namespace conclave::events {
+
+class remote_feed : public std::enable_shared_from_this<remote_feed> {
+public:
+    // `fanout` is the executor local commits are published on. All three outlive the feed's
+    // work (stop the executor before destroying them).
+    remote_feed(hub& h, store::store& db, net::any_io_executor fanout);
+
+    // Another node committed events on `topic` up to `offset`. Thread-safe.
+    void committed(const std::string& topic, std::int64_t offset);
+    // News may have been missed: read every followed topic. Thread-safe.
+    void resync();
+
+private:
+    net::awaitable<void> drain();
+
+    hub& hub_;
+    store::store& db_;
+    net::any_io_executor fanout_;
+    std::mutex mutex_;
+    std::set<std::string> pending_;
+    bool draining_ = false;
+};
+
+}  // namespace conclave::events

@@ -1,0 +1,106 @@
+// The remote feed: events another node committed (here: written to the store behind the hub's
+// back) reach this node's subscribers on a wake-up, in order, once; resync() catches up on
+// wake-ups that were lost; topics nobody follows are not read.
+#include "events/remote_feed.hpp"
+
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "store/sqlite/sqlite_store.hpp"
+#include "support/run_coro.hpp"
+#include "support/temp_dir.hpp"
+
+namespace conclave::events {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct collector final : subscriber {
+    void deliver(const frame_ptr& f) override {
+        std::lock_guard lock(mutex);
+        offsets.push_back(f->offset);
+    }
+    std::vector<std::int64_t> seen() {
+        std::lock_guard lock(mutex);
+        return offsets;
+    }
+    std::mutex mutex;
+    std::vector<std::int64_t> offsets;
+};
+
+class RemoteFeedTest : public ::testing::Test {
+protected:
+    RemoteFeedTest()
+        : db_(store::sqlite::open_sqlite_store({.path = dir_.file("feed.db")})),
+          feed_(std::make_shared<remote_feed>(hub_, *db_, fanout_.get_executor())) {}
+    ~RemoteFeedTest() override {
+        work_.reset();
+        fanout_.stop();
+        thread_.join();
+    }
+
+    // Another node's commit: in the store, not published here.
+    void commit_elsewhere(const std::string& topic, int n) {
+        test::run_coro([&](net::io_context&) -> net::awaitable<void> {
+            std::vector<store::event_spec> specs(static_cast<std::size_t>(n), {"tick", "{}"});
+            co_await db_->append_events(topic, std::move(specs), 1);
+        });
+    }
+
+    std::vector<std::int64_t> wait_for(collector& c, std::size_t n) {
+        for (int i = 0; i < 300 && c.seen().size() < n; ++i) {
+            std::this_thread::sleep_for(10ms);
+        }
+        std::this_thread::sleep_for(50ms);  // and nothing more after
+        return c.seen();
+    }
+
+    test::temp_dir dir_;
+    hub hub_;
+    std::unique_ptr<store::store> db_;
+    net::io_context fanout_{1};
+    net::executor_work_guard<net::io_context::executor_type> work_{fanout_.get_executor()};
+    std::thread thread_{[this] { fanout_.run(); }};
+    std::shared_ptr<remote_feed> feed_;
+};
+
+TEST_F(RemoteFeedTest, AWakeUpDeliversWhatIsNewInOrderOnce) {
+    auto sub = std::make_shared<collector>();
+    hub_.subscribe("app:t", 0, sub);
+    commit_elsewhere("app:t", 3);
+    feed_->committed("app:t", 3);
+    EXPECT_EQ(wait_for(*sub, 3), (std::vector<std::int64_t>{1, 2, 3}));
+    commit_elsewhere("app:t", 2);
+    feed_->committed("app:t", 5);
+    feed_->committed("app:t", 5);  // a repeated wake-up
+    feed_->committed("app:t", 4);  // a late one
+    EXPECT_EQ(wait_for(*sub, 5), (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
+    EXPECT_EQ(hub_.followed_offset("app:t"), 5);
+}
+
+TEST_F(RemoteFeedTest, ResyncCatchesUpOnLostWakeUps) {
+    auto a = std::make_shared<collector>();
+    auto b = std::make_shared<collector>();
+    hub_.subscribe("app:a", 0, a);
+    hub_.subscribe("app:b", 0, b);
+    commit_elsewhere("app:a", 2);
+    commit_elsewhere("app:b", 1);
+    feed_->resync();  // no wake-up came: the connection that carries them was lost
+    EXPECT_EQ(wait_for(*a, 2), (std::vector<std::int64_t>{1, 2}));
+    EXPECT_EQ(wait_for(*b, 1), (std::vector<std::int64_t>{1}));
+}
+
+TEST_F(RemoteFeedTest, TopicsNobodyFollowsHereAreNotRead) {
+    commit_elsewhere("app:quiet", 2);
+    feed_->committed("app:quiet", 2);
+    std::this_thread::sleep_for(50ms);
+    EXPECT_FALSE(hub_.followed_offset("app:quiet").has_value());
+    auto late = std::make_shared<collector>();
+    auto joined = hub_.subscribe("app:quiet", 0, late);
+    EXPECT_TRUE(joined.backlog.empty()) << "nothing was published for nobody";
+}
+
+}  // namespace
+}  // namespace conclave::events
