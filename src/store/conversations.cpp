@@ -7,6 +7,18 @@
 namespace conclave::store {
 namespace json = boost::json;
 
+std::string conversation_notice(const conversation& c) {
+    return json::serialize(json::object{
+        {"id", c.id},
+        {"title", c.title},
+        {"processing_state", c.processing_state},
+        {"message_count", c.message_count}});
+}
+
+std::string conversation_deleted_notice(const std::string& id) {
+    return json::serialize(json::object{{"id", id}});
+}
+
 std::optional<std::string> conversation_of(const job& j) {
     constexpr std::string_view prefix = "conversation:";
     for (const auto& topic : j.topics) {

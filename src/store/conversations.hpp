@@ -10,6 +10,14 @@
 
 namespace conclave::store {
 
+// The topic that tells of every conversation created, updated or deleted (for live lists).
+inline constexpr const char* conversations_topic = "conversations";
+
+// The data of conversation.created|updated on that topic: {id, title, processing_state,
+// message_count}; and of conversation.deleted: {id}.
+std::string conversation_notice(const conversation& c);
+std::string conversation_deleted_notice(const std::string& id);
+
 // The conversation a job answers in (from its extra topic conversation_topic(id)), if any.
 std::optional<std::string> conversation_of(const job& j);
 

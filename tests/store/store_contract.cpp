@@ -127,6 +127,26 @@ TEST_P(StoreContract, IdempotencyKeyReturnsExistingOrConflicts) {
     });
 }
 
+TEST_P(StoreContract, ARepeatedKeyInOneBatchFindsTheFirstOrConflicts) {
+    run_coro([&](auto&) -> net::awaitable<void> {
+        auto both = co_await db().create_jobs(
+            jobs_of(spec("work", "twice", "hash-a"), spec(), spec("work", "twice", "hash-a")), t0
+        );
+        EXPECT_TRUE(both.has_value());
+        EXPECT_TRUE(both->at(0).created);
+        EXPECT_FALSE(both->at(2).created) << "the second finds the first";
+        EXPECT_EQ(both->at(2).job.id, both->at(0).job.id);
+        EXPECT_EQ(both->at(2).job.seq, both->at(0).job.seq);
+        auto clash = co_await db().create_jobs(
+            jobs_of(spec("work", "pair", "hash-a"), spec("work", "pair", "hash-b")), t0
+        );
+        EXPECT_EQ(clash.error().code, errc::idempotency_conflict);
+        const store::job_filter all{};
+        auto page = co_await db().list_jobs(all);
+        EXPECT_EQ(page.jobs.size(), 2U) << "one job for the repeated key, one plain";
+    });
+}
+
 TEST_P(StoreContract, BatchIsAllOrNothing) {
     run_coro([&](auto&) -> net::awaitable<void> {
         co_await db().create_jobs(jobs_of(spec("work", "taken", "hash-a")), t0);

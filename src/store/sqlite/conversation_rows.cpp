@@ -1,12 +1,9 @@
 #include "store/sqlite/conversation_rows.hpp"
 
-#include <boost/json.hpp>
-
 #include "core/ids.hpp"
 #include "store/conversations.hpp"
 
 namespace conclave::store::sqlite {
-namespace json = boost::json;
 namespace {
 
 #define CONCLAVE_CONVERSATION_COLUMNS                                                    \
@@ -28,12 +25,7 @@ conversation read_conversation(const query& q) {
 
 // Tells live lists what changed.
 void announce(write_txn& txn, const char* type, const conversation& c, unix_ms now) {
-    json::object data{
-        {"id", c.id},
-        {"title", c.title},
-        {"processing_state", c.processing_state},
-        {"message_count", c.message_count}};
-    txn.append(conversations_topic, type, json::serialize(data), now);
+    txn.append(conversations_topic, type, conversation_notice(c), now);
 }
 
 void set_state(write_txn& txn, conversation& c, const std::string& state, unix_ms now) {
@@ -205,12 +197,7 @@ result<void> reopen_turn(write_txn& txn, const job& j, unix_ms now) {
 void delete_conversation_rows(write_txn& txn, const conversation& c, unix_ms now) {
     txn.db().prepare("DELETE FROM messages WHERE conversation_id = ?").bind(c.id).run();
     txn.db().prepare("DELETE FROM conversations WHERE seq = ?").bind(c.seq).run();
-    txn.append(
-        conversations_topic,
-        "conversation.deleted",
-        json::serialize(json::object{{"id", c.id}}),
-        now
-    );
+    txn.append(conversations_topic, "conversation.deleted", conversation_deleted_notice(c.id), now);
 }
 
 void update_title(write_txn& txn, const conversation& c, const std::string& title, unix_ms now) {

@@ -8,13 +8,11 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "store/conversations.hpp"
 #include "store/records.hpp"
 #include "store/sqlite/group_commit.hpp"
 
 namespace conclave::store::sqlite {
-
-// The topic that tells of every conversation created, updated or deleted.
-inline constexpr const char* conversations_topic = "conversations";
 
 conversation insert_conversation(
     write_txn& txn, const std::string& title, const std::string& council, unix_ms now

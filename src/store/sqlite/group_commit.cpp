@@ -79,51 +79,29 @@ writer::writer(const std::string& path, std::size_t max_batch)
 }
 
 writer::~writer() {
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-    }
-    wake_.notify_one();
+    queue_.stop();
     thread_.join();
 }
 
-void writer::enqueue(std::unique_ptr<pending> op) {
-    {
-        std::lock_guard lock(mutex_);
-        queue_.push_back(std::move(op));
-    }
-    wake_.notify_one();
-}
-
 void writer::loop() {
-    std::vector<std::unique_ptr<pending>> batch;
-    for (;;) {
-        {
-            std::unique_lock lock(mutex_);
-            wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-            if (queue_.empty()) {
-                return;  // stopping, and nothing left to write
-            }
-            while (!queue_.empty() && batch.size() < max_batch_) {
-                batch.push_back(std::move(queue_.front()));
-                queue_.pop_front();
-            }
-        }
-        run_batch(batch);
-        batch.clear();
+    batch ops;
+    while (queue_.take(ops, max_batch_)) {
+        run_batch(ops);
+        ops.clear();
     }
 }
 
-void writer::run_batch(std::vector<std::unique_ptr<pending>>& batch) {
+void writer::run_batch(batch& ops) {
+    using pending = write_queue<write_txn>::pending;
     write_txn txn(db_, offsets_);
     std::vector<pending*> committed;
-    committed.reserve(batch.size());
+    committed.reserve(ops.size());
     std::size_t next = 0;  // the first write not yet run (nor answered)
     const auto began = std::chrono::steady_clock::now();
     try {
         db_.prepare("BEGIN IMMEDIATE").run();
-        for (; next < batch.size(); ++next) {
-            auto& op = batch[next];
+        for (; next < ops.size(); ++next) {
+            auto& op = ops[next];
             txn.begin_write();
             if (!op->savepoint) {
                 // Cannot fail half-way by design; if it throws anyway, the batch is rolled back.
@@ -154,16 +132,16 @@ void writer::run_batch(std::vector<std::unique_ptr<pending>>& batch) {
         commit_seconds_.observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count()
         );
-        batch_size_.observe(static_cast<double>(batch.size()));
+        batch_size_.observe(static_cast<double>(ops.size()));
     } catch (...) {
         commit_failures_.inc();
         auto error = std::current_exception();
         try {
             std::rethrow_exception(error);
         } catch (const std::exception& e) {
-            logger("store")->error("write batch of {} rolled back: {}", batch.size(), e.what());
+            logger("store")->error("write batch of {} rolled back: {}", ops.size(), e.what());
         } catch (...) {
-            logger("store")->error("write batch of {} rolled back", batch.size());
+            logger("store")->error("write batch of {} rolled back", ops.size());
         }
         try {
             db_.exec("ROLLBACK");
@@ -174,8 +152,8 @@ void writer::run_batch(std::vector<std::unique_ptr<pending>>& batch) {
         for (auto* op : committed) {
             op->deliver(error);
         }
-        for (; next < batch.size(); ++next) {
-            batch[next]->deliver(error);
+        for (; next < ops.size(); ++next) {
+            ops[next]->deliver(error);
         }
         return;
     }

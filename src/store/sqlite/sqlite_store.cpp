@@ -8,9 +8,9 @@
 #include <utility>
 
 #include <boost/asio/thread_pool.hpp>
-#include <boost/json.hpp>
 
 #include "core/ids.hpp"
+#include "store/job_rules.hpp"
 #include "store/records_json.hpp"
 #include "store/sqlite/conversation_rows.hpp"
 #include "store/sqlite/group_commit.hpp"
@@ -18,7 +18,6 @@
 #include "store/sqlite/sqlite_db.hpp"
 
 namespace conclave::store::sqlite {
-namespace json = boost::json;
 namespace {
 
 #define CONCLAVE_JOB_COLUMNS                                                                 \
@@ -80,38 +79,19 @@ std::vector<step> load_steps_of(connection& db, const std::string& id) {
 
 // Appends an event of job `j` to its own topic and to each of its extra topics.
 void append_job_event(
-    write_txn& txn, const job& j, const char* type, const json::object& data, unix_ms now
+    write_txn& txn, const job& j, const char* type, const std::string& data, unix_ms now
 ) {
-    const std::string text = json::serialize(data);
-    txn.append(job_topic(j.id), type, text, now);
+    txn.append(job_topic(j.id), type, data, now);
     for (const auto& topic : j.topics) {
-        txn.append(topic, type, text, now);
+        txn.append(topic, type, data, now);
     }
 }
 
 constexpr int reader_cache_kib = 8 << 10;
 
-error job_not_found(const std::string& id) {
-    return fail(errc::not_found, "job " + id + " does not exist");
-}
-
-// The lease check every worker write goes through (fencing). Returns the job when `token`
-// holds its current lease.
+// The lease check every worker write goes through (fencing, store/job_rules.hpp).
 result<job> leased_job(connection& db, const std::string& id, const std::string& token) {
-    auto j = load_job(db, id);
-    if (!j) {
-        return job_not_found(id);
-    }
-    if (token.empty() || j->lease_token != token) {
-        return fail(errc::lease_lost, "lease token for job " + id + " is not current");
-    }
-    if (j->state == job_state::cancelled) {
-        return fail(errc::invalid_transition, "job " + id + " was cancelled");
-    }
-    if (j->state != job_state::active) {
-        return fail(errc::lease_lost, "job " + id + " is not active");
-    }
-    return *j;
+    return check_lease(load_job(db, id), id, token);
 }
 
 // Loads job `id` for a user's move (cancel, retry), allowed only from states `a` or `b`.
@@ -119,17 +99,7 @@ result<job> leased_job(connection& db, const std::string& id, const std::string&
 result<job> job_for_move(
     connection& db, const std::string& id, job_state a, job_state b, const char* moved
 ) {
-    auto j = load_job(db, id);
-    if (!j) {
-        return job_not_found(id);
-    }
-    if (j->state != a && j->state != b) {
-        return fail(
-            errc::invalid_transition,
-            "job " + id + " is " + to_string(j->state) + " and cannot be " + moved
-        );
-    }
-    return *j;
+    return check_move(load_job(db, id), id, a, b, moved);
 }
 
 // Ends the current attempt of active job `j` with `error_text`: retried or failed per `policy`.
@@ -143,7 +113,6 @@ void end_attempt(
 ) {
     j.error = std::move(error_text);
     const auto retry_at = policy(j, retryable, now);
-    json::object data{{"attempt", j.attempts}, {"error", parse_stored(j.error)}};
     if (retry_at) {
         txn.db()
             .prepare(
@@ -154,8 +123,7 @@ void end_attempt(
             .run();
         j.state = job_state::queued;
         j.run_at = *retry_at;
-        data["run_at"] = format_time(*retry_at);
-        append_job_event(txn, j, "job.retrying", data, now);
+        append_job_event(txn, j, "job.retrying", retrying_data(j, *retry_at), now);
     } else {
         txn.db()
             .prepare(
@@ -166,16 +134,12 @@ void end_attempt(
             .run();
         j.state = job_state::failed;
         j.finished_at = now;
-        append_job_event(txn, j, "job.failed", data, now);
+        append_job_event(txn, j, "job.failed", failed_data(j), now);
         end_turn(txn, j, now);
     }
     j.lease_owner.clear();
     j.lease_token.clear();
     j.lease_expires_at = 0;
-}
-
-std::string error_text(const char* code, const std::string& message) {
-    return json::serialize(json::object{{"code", code}, {"message", message}});
 }
 
 class sqlite_store final : public store {
@@ -337,13 +301,7 @@ public:
                     .prepare("UPDATE jobs SET lease_expires_at = ?, progress = ? WHERE seq = ?")
                     .bind(expires, progress, j->seq)
                     .run();
-                append_job_event(
-                    txn,
-                    *j,
-                    "job.progress",
-                    json::object{{"attempt", j->attempts}, {"progress", parse_stored(progress)}},
-                    now
-                );
+                append_job_event(txn, *j, "job.progress", progress_data(*j, progress), now);
             }
             return lease_info{expires, j->cancel_requested};
         };
@@ -391,13 +349,7 @@ public:
             j->finished_at = now;
             j->lease_owner.clear();
             j->lease_token.clear();
-            append_job_event(
-                txn,
-                *j,
-                "job.succeeded",
-                json::object{{"attempt", j->attempts}, {"result", parse_stored(result_text)}},
-                now
-            );
+            append_job_event(txn, *j, "job.succeeded", succeeded_data(*j), now);
             end_turn(txn, *j, now);
             return *j;
         };
@@ -461,7 +413,7 @@ public:
             j->cancel_requested = false;
             j->lease_owner.clear();
             j->lease_token.clear();
-            append_job_event(txn, *j, "job.queued", json::object{{"reason", "retry"}}, now);
+            append_job_event(txn, *j, "job.queued", requeued_data(), now);
             return *j;
         };
         co_return co_await write_result<job>(std::move(op));
@@ -481,13 +433,7 @@ public:
         j.state = job_state::cancelled;
         j.cancel_requested = true;
         j.finished_at = now;
-        append_job_event(
-            txn,
-            j,
-            "job.cancelled",
-            json::object{{"attempt", j.attempts}, {"was_active", was_active}},
-            now
-        );
+        append_job_event(txn, j, "job.cancelled", cancelled_data(j, was_active), now);
         end_turn(txn, j, now);
     }
 
@@ -507,19 +453,7 @@ public:
                 }
             }
             for (auto& j : expired) {
-                const bool lease_gone = j.lease_expires_at < now;
-                const auto text = lease_gone
-                                      ? error_text(
-                                            "lease_expired",
-                                            "the worker stopped renewing its lease (lease owner " +
-                                                j.lease_owner + ")"
-                                        )
-                                      : error_text(
-                                            "timeout",
-                                            "attempt ran past its timeout of " +
-                                                std::to_string(j.timeout_s) + " s"
-                                        );
-                end_attempt(txn, j, text, true, policy, now);
+                end_attempt(txn, j, expiry_error(j, now), true, policy, now);
             }
             return expired;
         };
@@ -541,14 +475,7 @@ public:
                 }
             }
             for (auto& j : released) {
-                end_attempt(
-                    txn,
-                    j,
-                    error_text("node_restarted", "the node running this attempt restarted"),
-                    true,
-                    policy,
-                    now
-                );
+                end_attempt(txn, j, restart_error(), true, policy, now);
             }
             return released;
         };
@@ -804,30 +731,13 @@ private:
             q.bind(spec.idempotency_key);
             if (q.step()) {
                 const std::string existing_id = q.text_at(0);
-                if (q.text_at(1) != spec.request_hash) {
-                    throw rejected(fail(
-                        errc::idempotency_conflict,
-                        "idempotency key '" + spec.idempotency_key + "' was used by job " +
-                            existing_id + " with a different request"
-                    ));
+                if (auto conflict = idempotency_mismatch(spec, existing_id, q.text_at(1))) {
+                    throw rejected(*conflict);
                 }
                 return submitted{*load_job(txn.db(), existing_id), false};
             }
         }
-        job j;
-        j.id = new_uuid_v7(now);
-        j.type = spec.type;
-        j.queue = spec.queue;
-        j.priority = spec.priority;
-        j.payload = spec.payload;
-        j.max_attempts = spec.max_attempts;
-        j.run_at = spec.run_at;
-        j.timeout_s = spec.timeout_s;
-        j.backoff_base_ms = spec.backoff_base_ms;
-        j.backoff_cap_ms = spec.backoff_cap_ms;
-        j.idempotency_key = spec.idempotency_key;
-        j.topics = spec.topics;
-        j.created_at = now;
+        job j = job_from_spec(spec, now);
         auto insert = txn.db().prepare(
             "INSERT INTO jobs(id, type, queue, state, priority, payload, max_attempts, run_at, "
             "timeout_s, "
@@ -846,43 +756,35 @@ private:
         insert.run();
         j.seq = txn.db().last_insert_rowid();
         txn.new_topic(job_topic(j.id));
-        json::object data{{"type", j.type}, {"queue", j.queue}};
-        if (j.run_at > now) {
-            data["run_at"] = format_time(j.run_at);
-        }
-        append_job_event(txn, j, "job.queued", data, now);
+        append_job_event(txn, j, "job.queued", queued_data(j, now), now);
         return submitted{std::move(j), true};
     }
 
     static std::vector<claimed_job> claim(write_txn& txn, const claim_request& request) {
         auto& db = txn.db();
-        std::map<std::string, std::int64_t> type_budget;
+        std::map<std::string, std::int64_t> active_of_type;
         for (const auto& [type, limit] : request.type_limits) {
             auto q = db.prepare("SELECT count(*) FROM jobs WHERE state = 'active' AND type = ?");
             q.bind(type);
             q.step();
-            type_budget[type] = limit - q.int64_at(0);
+            active_of_type[type] = q.int64_at(0);
         }
-        std::map<std::string, std::int64_t> queue_budget;
+        std::map<std::string, std::int64_t> active_in_queue;
         for (const auto& [queue, limit] : request.queue_limits) {
             auto q = db.prepare("SELECT count(*) FROM jobs WHERE state = 'active' AND queue = ?");
             q.bind(queue);
             q.step();
-            queue_budget[queue] = limit - q.int64_at(0);
+            active_in_queue[queue] = q.int64_at(0);
         }
+        auto budget = claim_budget::from(request, active_of_type, active_in_queue);
         std::vector<job> candidates;
         // Each type once: a repeated type would read (and claim) the same rows twice.
         const std::set<std::string> types(request.types.begin(), request.types.end());
         for (const auto& type : types) {
-            std::int64_t fetch = request.max;
-            if (auto it = type_budget.find(type); it != type_budget.end()) {
-                fetch = std::min<std::int64_t>(fetch, it->second);
-            }
+            const std::int64_t fetch = budget.fetch_for(type, request.max);
             if (fetch <= 0) {
                 continue;
             }
-            // Extra rows so that jobs of a full queue do not hide the others.
-            fetch += queue_budget.empty() ? 0 : 64;
             auto q = db.prepare("SELECT " CONCLAVE_JOB_COLUMNS
                                 " FROM jobs WHERE state = 'queued' AND type = ? AND run_at <= ? "
                                 "ORDER BY priority DESC, run_at, seq LIMIT ?");
@@ -891,43 +793,9 @@ private:
                 candidates.push_back(read_job(q));
             }
         }
-        std::sort(candidates.begin(), candidates.end(), [](const job& a, const job& b) {
-            if (a.priority != b.priority) {
-                return a.priority > b.priority;
-            }
-            if (a.run_at != b.run_at) {
-                return a.run_at < b.run_at;
-            }
-            return a.seq < b.seq;
-        });
         std::vector<claimed_job> out;
-        const unix_ms expires = request.now + request.lease_ms;
-        for (auto& j : candidates) {
-            if (std::cmp_greater_equal(out.size(), request.max)) {
-                break;
-            }
-            auto type_it = type_budget.find(j.type);
-            if (type_it != type_budget.end() && type_it->second <= 0) {
-                continue;
-            }
-            auto queue_it = queue_budget.find(j.queue);
-            if (queue_it != queue_budget.end() && queue_it->second <= 0) {
-                continue;
-            }
-            if (type_it != type_budget.end()) {
-                --type_it->second;
-            }
-            if (queue_it != queue_budget.end()) {
-                --queue_it->second;
-            }
-            j.state = job_state::active;
-            j.attempts += 1;
-            j.lease_owner = request.owner;
-            j.lease_token = random_token();
-            j.lease_expires_at = expires;
-            j.started_at = request.now;
-            j.lease_ms = request.lease_ms;
-            j.cancel_requested = false;
+        for (auto& j : pick_claims(std::move(candidates), request.max, budget)) {
+            start_attempt(j, request, random_token());
             db.prepare(
                   "UPDATE jobs SET state = 'active', attempts = ?, lease_owner = ?, lease_token = "
                   "?, "
@@ -944,9 +812,7 @@ private:
                     j.seq
                 )
                 .run();
-            append_job_event(
-                txn, j, "job.started", json::object{{"attempt", j.attempts}}, request.now
-            );
+            append_job_event(txn, j, "job.started", started_data(j), request.now);
             auto steps = load_steps_of(db, j.id);
             out.push_back(claimed_job{std::move(j), std::move(steps)});
         }
