@@ -1,0 +1,386 @@
+#include "store/postgres/pg_group_commit.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/logging.hpp"
+#include "store/postgres/pg_conn.hpp"
+#include "store/postgres/pg_store.hpp"
+
+namespace conclave::store::postgres {
+namespace {
+
+const metrics::label_set backend_label{{"backend", "postgres"}};
+
+metrics::counter& retries(const char* reason) {
+    return metrics::global().counter(
+        "conclave_store_commit_retries_total",
+        {{"backend", "postgres"}, {"reason", reason}},
+        "Group commits rolled back by the database and run again"
+    );
+}
+
+}  // namespace
+
+void write_txn::new_topic(const std::string& topic) {
+    auto found = topics_.find(topic);
+    undo_.emplace_back(
+        topic, found == topics_.end() ? std::nullopt : std::optional<topic_state>(found->second)
+    );
+    topics_[topic] = topic_state{0, 0, true, false};
+}
+
+void write_txn::lock_topics(std::vector<std::string> topics) {
+    std::erase_if(topics, [this](const std::string& t) { return topics_.contains(t); });
+    if (topics.empty()) {
+        return;
+    }
+    std::sort(topics.begin(), topics.end());
+    topics.erase(std::unique(topics.begin(), topics.end()), topics.end());
+    auto r = db_.exec(
+        "SELECT name, last_offset FROM topics WHERE name = ANY($1::text[]) ORDER BY name FOR "
+        "UPDATE",
+        topics
+    );
+    for (int row = 0; row < r.size(); ++row) {
+        auto name = r.text(row, 0);
+        const auto last = r.int64(row, 1);
+        undo_.emplace_back(name, std::nullopt);
+        topics_.emplace(std::move(name), topic_state{last, last, false, false});
+    }
+}
+
+const event& write_txn::append(
+    const std::string& topic, std::string type, std::string data, unix_ms now
+) {
+    std::int64_t offset = 0;
+    auto found = topics_.find(topic);
+    if (found == topics_.end()) {
+        // Locks the row until COMMIT: another node's append to this topic waits for us, so it
+        // commits after us with a greater offset.
+        auto r = db_.exec(
+            "INSERT INTO topics(name, last_offset) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE "
+            "SET last_offset = topics.last_offset + 1 RETURNING last_offset",
+            topic
+        );
+        offset = r.int64(0, 0);
+        undo_.emplace_back(topic, std::nullopt);
+        topics_.emplace(topic, topic_state{offset, offset, false, true});
+    } else {
+        undo_.emplace_back(topic, found->second);
+        offset = ++found->second.last;
+        found->second.appended = true;
+    }
+    return write_events_.emplace_back(event{topic, offset, std::move(type), std::move(data), now});
+}
+
+void write_txn::flush(const std::string& node_id) {
+    std::vector<std::string> new_names;
+    std::vector<std::int64_t> new_lasts;
+    std::vector<std::string> moved_names;
+    std::vector<std::int64_t> moved_lasts;
+    std::vector<std::string> channels;
+    std::vector<std::string> payloads;
+    for (const auto& [name, state] : topics_) {
+        if (!state.appended) {
+            continue;
+        }
+        if (state.is_new) {
+            new_names.push_back(name);
+            new_lasts.push_back(state.last);
+        } else if (state.last != state.stored) {
+            moved_names.push_back(name);
+            moved_lasts.push_back(state.last);
+        }
+        channels.emplace_back(events_channel);
+        payloads.push_back(format_event_notice(node_id, name, state.last));
+    }
+    if (jobs_queued_) {
+        channels.emplace_back(jobs_channel);
+        payloads.emplace_back();
+    }
+    if (batch_events_.empty() && channels.empty()) {
+        return;
+    }
+    std::vector<std::string> topic_of;
+    std::vector<std::int64_t> offset_of;
+    std::vector<std::string> type_of;
+    std::vector<std::string> data_of;
+    std::vector<std::int64_t> time_of;
+    topic_of.reserve(batch_events_.size());
+    offset_of.reserve(batch_events_.size());
+    type_of.reserve(batch_events_.size());
+    data_of.reserve(batch_events_.size());
+    time_of.reserve(batch_events_.size());
+    for (const auto& e : batch_events_) {
+        topic_of.push_back(e.topic);
+        offset_of.push_back(e.offset);
+        type_of.push_back(e.type);
+        data_of.push_back(e.data);
+        time_of.push_back(e.time);
+    }
+    // One round trip. Data-modifying CTEs always run, referenced or not; NOTIFY is delivered
+    // at COMMIT, and only if the transaction commits.
+    db_.exec(
+        R"(WITH new_topics AS (
+               INSERT INTO topics(name, last_offset) SELECT * FROM unnest($1::text[], $2::bigint[])
+           ), moved_topics AS (
+               UPDATE topics SET last_offset = m.last
+               FROM unnest($3::text[], $4::bigint[]) AS m(name, last) WHERE topics.name = m.name
+           ), new_events AS (
+               INSERT INTO events(topic, "offset", type, data, created_at)
+               SELECT * FROM unnest($5::text[], $6::bigint[], $7::text[], $8::text[], $9::bigint[])
+           )
+           SELECT count(pg_notify(n.channel, n.payload))
+           FROM unnest($10::text[], $11::text[]) AS n(channel, payload))",
+        new_names,
+        new_lasts,
+        moved_names,
+        moved_lasts,
+        topic_of,
+        offset_of,
+        type_of,
+        data_of,
+        time_of,
+        channels,
+        payloads
+    );
+}
+
+void write_txn::begin_write() {
+    undo_.clear();
+    write_events_.clear();
+    jobs_queued_before_write_ = jobs_queued_;
+}
+
+void write_txn::end_write(bool committed) {
+    if (committed) {
+        for (auto& e : write_events_) {
+            batch_events_.push_back(std::move(e));
+        }
+    } else {
+        for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
+            if (it->second) {
+                topics_[it->first] = *it->second;
+            } else {
+                topics_.erase(it->first);
+            }
+        }
+        jobs_queued_ = jobs_queued_before_write_;
+    }
+    undo_.clear();
+    write_events_.clear();
+}
+
+writer::writer(writer_options options)
+    : options_(std::move(options)),
+      batch_size_(metrics::global().histogram(
+          "conclave_store_commit_batch_size",
+          metrics::size_buckets(),
+          backend_label,
+          "Writes per group commit (one transaction, one fsync)"
+      )),
+      commit_seconds_(metrics::global().histogram(
+          "conclave_store_commit_seconds",
+          metrics::latency_buckets(),
+          backend_label,
+          "Time from BEGIN to COMMIT of a group commit, the fsync included"
+      )),
+      commit_failures_(metrics::global().counter(
+          "conclave_store_commit_failures_total",
+          backend_label,
+          "Group commits rolled back by an error"
+      )),
+      retries_deadlock_(retries("deadlock")),
+      retries_serialization_(retries("serialization")),
+      retries_unique_(retries("unique_violation")),
+      reconnects_(metrics::global().counter(
+          "conclave_store_reconnects_total",
+          backend_label,
+          "Writer connections replaced after the database connection was lost"
+      )) {
+    connect();
+    thread_ = std::thread([this] { loop(); });
+}
+
+writer::~writer() {
+    queue_.stop();
+    thread_.join();
+}
+
+void writer::connect() {
+    db_ = std::make_unique<connection>(
+        options_.conninfo, options_.schema, "conclave " + options_.node_id + " writer"
+    );
+    connected_ = true;
+}
+
+void writer::drop_connection(const std::string& why) {
+    db_.reset();
+    if (connected_.exchange(false)) {
+        logger("store.pg")->warn("lost the database connection: {}", why);
+    }
+}
+
+void writer::keep_alive() {
+    if (db_) {
+        if (!db_->alive()) {
+            drop_connection("the server closed it");
+        }
+        return;
+    }
+    try {
+        connect();
+        reconnects_.inc();
+        logger("store.pg")->info("reconnected to the database");
+    } catch (const pg_error&) {
+        // Still unreachable: the next tick tries again; writes meanwhile get unavailable.
+    }
+}
+
+void writer::loop() {
+    using taken = write_queue<write_txn>::taken;
+    constexpr auto idle_tick = std::chrono::seconds(1);
+    batch ops;
+    for (;;) {
+        const auto got = queue_.take_for(ops, options_.max_batch, idle_tick);
+        if (got == taken::stopped) {
+            return;
+        }
+        if (got == taken::timed_out) {
+            keep_alive();
+            continue;
+        }
+        run_batch(ops);
+        ops.clear();
+    }
+}
+
+void writer::run_once(batch& ops, write_txn& txn, std::vector<std::exception_ptr>& refused) {
+    for (std::size_t idx = 0; idx < ops.size(); ++idx) {
+        auto& op = ops[idx];
+        txn.begin_write();
+        if (!op->savepoint) {
+            // Cannot fail half-way by design; if it throws anyway, the batch is rolled back.
+            op->run(txn);
+            txn.end_write(true);
+            continue;
+        }
+        db_->exec_script("SAVEPOINT write");
+        try {
+            op->run(txn);
+        } catch (const pg_error&) {
+            throw;  // the transaction itself is in trouble: roll back (and perhaps re-run) all
+        } catch (...) {
+            refused[idx] = std::current_exception();
+            db_->exec_script("ROLLBACK TO SAVEPOINT write");
+            db_->exec_script("RELEASE SAVEPOINT write");
+            txn.end_write(false);
+            continue;
+        }
+        db_->exec_script("RELEASE SAVEPOINT write");
+        txn.end_write(true);
+    }
+}
+
+void writer::rollback_quietly() {
+    if (!db_) {
+        return;
+    }
+    if (!db_->broken()) {
+        try {
+            db_->exec_script("ROLLBACK");
+        } catch (const pg_error& e) {
+            logger("store.pg")->warn("rollback: {}", e.what());
+        }
+    }
+    if (db_->broken()) {
+        drop_connection("a statement found it closed");  // the next batch reconnects
+    }
+}
+
+void writer::run_batch(batch& ops) {
+    std::vector<std::exception_ptr> refused;
+    std::optional<write_txn> txn;
+    std::exception_ptr failure;
+    for (int run = 1;; ++run) {
+        refused.assign(ops.size(), nullptr);
+        const bool had_connection = db_ != nullptr;
+        bool began = false;
+        try {
+            if (!db_) {
+                connect();
+                reconnects_.inc();
+                logger("store.pg")->info("reconnected to the database");
+            }
+            txn.emplace(*db_);
+            const auto started = std::chrono::steady_clock::now();
+            db_->exec_script("BEGIN");
+            began = true;
+            run_once(ops, *txn, refused);
+            txn->flush(options_.node_id);
+            db_->exec_script("COMMIT");
+            commit_seconds_.observe(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
+            );
+            break;
+        } catch (const pg_error& e) {
+            rollback_quietly();
+            const auto& state = e.sqlstate();
+            metrics::counter* retry = nullptr;
+            if (state == sqlstate::deadlock_detected) {
+                retry = &retries_deadlock_;
+            } else if (state == sqlstate::serialization_failure) {
+                retry = &retries_serialization_;
+            } else if (state == sqlstate::unique_violation) {
+                retry = &retries_unique_;
+            }
+            if (retry != nullptr && run < max_runs) {
+                retry->inc();
+                logger("store.pg")->debug("write batch of {} runs again: {}", ops.size(), e.what());
+                continue;
+            }
+            if (e.connection_lost() && had_connection && !began && run < max_runs) {
+                // The connection died while idle (a server restart, an idle timeout): nothing
+                // of this batch reached the server, so it runs again on a new connection.
+                continue;
+            }
+            failure = e.connection_lost()
+                          ? std::make_exception_ptr(
+                                unavailable(std::string("the database is unreachable: ") + e.what())
+                            )
+                          : std::current_exception();
+            break;
+        } catch (...) {
+            rollback_quietly();
+            failure = std::current_exception();
+            break;
+        }
+    }
+    if (failure) {
+        commit_failures_.inc();
+        try {
+            std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+            logger("store.pg")->error("write batch of {} rolled back: {}", ops.size(), e.what());
+        } catch (...) {
+            logger("store.pg")->error("write batch of {} rolled back", ops.size());
+        }
+        for (auto& op : ops) {
+            op->deliver(failure);
+        }
+        return;
+    }
+    ++batches_committed_;
+    batch_size_.observe(static_cast<double>(ops.size()));
+    // Live subscribers get the batch before its writers resume, so a client that hears back
+    // from a write and then subscribes finds the events already fanned out.
+    if (listener_ && !txn->batch_events().empty()) {
+        listener_(txn->batch_events());
+    }
+    for (std::size_t idx = 0; idx < ops.size(); ++idx) {
+        ops[idx]->deliver(refused[idx]);
+    }
+}
+
+}  // namespace conclave::store::postgres
