@@ -2,7 +2,9 @@
 # Everything `make test` runs: formatting, the web UI's build and component tests, then the
 # release build with every test and the browser tests against it, then the whole suite under
 # ASan+UBSan, then the concurrent core (store, jobs, the council, metrics) under TSan, then a short
-# libFuzzer run of each parser of outside input (FUZZ_SECONDS each, fuzz/README.md).
+# libFuzzer run of each parser of outside input (FUZZ_SECONDS each, fuzz/README.md). Each ctest
+# step runs under scripts/with-postgres.sh: a throwaway PostgreSQL of its own for the PostgreSQL
+# store's tests (CONCLAVE_TEST_PG_URL), stopped and removed when the step ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +22,7 @@ scripts/build-web.sh
 step "release build + all tests"
 cmake --preset release >/dev/null
 cmake --build build/release -j "$jobs"
-ctest --preset release -j "$jobs"
+scripts/with-postgres.sh ctest --preset release -j "$jobs"
 
 step "browser tests: Playwright + chromium against the release server and fake-llm"
 (cd web && CONCLAVE_BIN_DIR="$PWD/../build/release/bin" npx vitest run --config vitest.e2e.config.ts)
@@ -29,12 +31,12 @@ echo "screenshots: build/artifacts/browser/"
 step "ASan+UBSan build + all tests"
 cmake --preset asan >/dev/null
 cmake --build build/asan -j "$jobs"
-ctest --preset asan -j "$jobs"
+scripts/with-postgres.sh ctest --preset asan -j "$jobs"
 
 step "TSan build + concurrent core tests"
 cmake --preset tsan >/dev/null
 cmake --build build/tsan -j "$jobs" --target store_test jobs_test events_test council_test core_test conclave
-ctest --preset tsan -j "$jobs" -R 'StoreContract|GroupCommit|EngineTest|Backoff|HubTest|CouncilJobTest|ThroughputTest|MetricsTest'
+scripts/with-postgres.sh ctest --preset tsan -j "$jobs" -R 'StoreContract|GroupCommit|EngineTest|Backoff|HubTest|CouncilJobTest|ThroughputTest|MetricsTest'
 
 step "libFuzzer: the parsers of outside input"
 FUZZ_SECONDS="${FUZZ_SECONDS:-15}" scripts/fuzz.sh
