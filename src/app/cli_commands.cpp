@@ -14,6 +14,7 @@
 #include "app/config.hpp"
 #include "http/client.hpp"
 #include "http/sse_client.hpp"
+#include "store/postgres/pg_store.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/topic.hpp"
@@ -297,15 +298,20 @@ int cmd_watch(const std::string& server, const std::string& topic, std::int64_t 
 }
 
 int cmd_migrate(const std::string& db_url) {
-    auto path = sqlite_path(db_url);
-    if (!path) {
-        std::cerr << "error: " << path.error().message << "\n";
+    auto url = parse_store_url(db_url);
+    if (!url) {
+        std::cerr << "error: " << url.error().message << "\n";
         return 2;
     }
     try {
-        const int applied = store::sqlite::migrate_sqlite(*path);
-        std::cout << "applied " << applied << " migration(s); " << *path << " is at schema version "
-                  << store::sqlite::latest_schema_version() << "\n";
+        if (url->kind == store_url::postgres) {
+            const int applied = store::postgres::migrate_postgres({.url = url->target});
+            std::cout << "applied " << applied << " migration(s) to the PostgreSQL database\n";
+            return 0;
+        }
+        const int applied = store::sqlite::migrate_sqlite(url->target);
+        std::cout << "applied " << applied << " migration(s); " << url->target
+                  << " is at schema version " << store::sqlite::latest_schema_version() << "\n";
         return 0;
     } catch (const std::exception& e) {
         std::cerr << "error: " << e.what() << "\n";

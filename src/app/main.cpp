@@ -26,7 +26,9 @@ int main(int argc, char** argv) {
     serve_cmd->add_option(
         "--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 picks one)"
     );
-    serve_cmd->add_option("--db", db, "store URL, sqlite:PATH (default sqlite:./data/conclave.db)");
+    serve_cmd->add_option(
+        "--db", db, "store URL: sqlite:PATH (default sqlite:./data/conclave.db) or postgres://…"
+    );
     serve_cmd->add_option(
         "--node-id", node_id, "this node's lease owner name (default: host name)"
     );

@@ -30,6 +30,7 @@
 #include "http/guard.hpp"
 #include "http/server.hpp"
 #include "jobs/throughput.hpp"
+#include "store/postgres/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "stream/sse.hpp"
 #include "stream/ws.hpp"
@@ -130,9 +131,9 @@ int serve(const app_config& config) {
         );
         return 2;
     }
-    auto path = sqlite_path(config.db);
-    if (!path) {
-        log->error("{}", path.error().message);
+    auto db_url = parse_store_url(config.db);
+    if (!db_url) {
+        log->error("{}", db_url.error().message);
         return 2;
     }
     auto llm_models = build_models(config);
@@ -164,7 +165,13 @@ int serve(const app_config& config) {
     jobs::throughput ended(clk);
     std::unique_ptr<store::store> db;
     try {
-        db = store::sqlite::open_sqlite_store({.path = *path});
+        if (db_url->kind == store_url::postgres) {
+            db = store::postgres::open_postgres_store(
+                {.url = db_url->target, .node_id = config.engine.node_id}
+            );
+        } else {
+            db = store::sqlite::open_sqlite_store({.path = db_url->target});
+        }
     } catch (const std::exception& e) {
         log->error("cannot open the store {}: {}", config.db, e.what());
         return 1;

@@ -18,6 +18,7 @@
 #include "store/postgres/pg_conn.hpp"
 #include "store/postgres/pg_conversation_rows.hpp"
 #include "store/postgres/pg_group_commit.hpp"
+#include "store/postgres/pg_listener.hpp"
 #include "store/postgres/pg_migrations.hpp"
 #include "store/records_json.hpp"
 
@@ -457,7 +458,15 @@ public:
         writer_.set_commit_listener(std::move(listener));
     }
 
-    bool reachable() const override { return writer_.connected(); }
+    // Starts this node's LISTEN connection (pg_listener.hpp): other nodes' commits and new
+    // jobs reach `listener` as wake-ups, and reachable() follows that connection too.
+    void set_cluster_listener(cluster_listener callbacks) override {
+        listener_ = std::make_unique<listener>(url_, schema_, node_id_, std::move(callbacks));
+    }
+
+    bool reachable() const override {
+        return writer_.connected() && (!listener_ || listener_->connected());
+    }
 
     net::awaitable<result<std::vector<submitted>>> create_jobs(
         std::vector<new_job> specs, unix_ms now
@@ -1070,6 +1079,7 @@ private:
     net::thread_pool readers_;
     std::mutex readers_mutex_;
     std::vector<std::unique_ptr<connection>> free_readers_;
+    std::unique_ptr<listener> listener_;  // last: stopped first
 };
 
 #undef CONCLAVE_JOB_COLUMNS
