@@ -19,16 +19,14 @@ std::string fake_llm_binary() {
     return FAKE_LLM_BINARY;
 }
 
-server_process::server_process(const std::string& db_path, std::vector<std::string> extra_args) {
+server_process::server_process(const std::string& db_path, std::vector<std::string> extra_args)
+    : server_process(db_url, "sqlite:" + db_path, std::move(extra_args)) {}
+
+server_process::server_process(
+    db_url_t, const std::string& url, std::vector<std::string> extra_args
+) {
     std::vector<std::string> args{
-        conclave_binary(),
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--db",
-        "sqlite:" + db_path,
-        "--log-level",
-        "warn"};
+        conclave_binary(), "serve", "--listen", "127.0.0.1:0", "--db", url, "--log-level", "warn"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     spawn(std::move(args));
 }

@@ -14,6 +14,10 @@ public:
     // Starts `conclave serve --listen 127.0.0.1:0 --db sqlite:DB_PATH` plus `extra_args`, and
     // waits (up to 20 s) until it prints its URL. Throws if it does not come up.
     server_process(const std::string& db_path, std::vector<std::string> extra_args = {});
+    // As above with `--db url` as given (e.g. a PostgreSQL database shared by several nodes).
+    struct db_url_t {};
+    static constexpr db_url_t db_url{};
+    server_process(db_url_t, const std::string& url, std::vector<std::string> extra_args = {});
     // Starts any server that prints its "http://HOST:PORT" on its first line (fake-llm).
     struct command_line_t {};
     static constexpr command_line_t command_line{};

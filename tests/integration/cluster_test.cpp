@@ -1,0 +1,245 @@
+// Several `conclave serve` nodes on one PostgreSQL (scripts/with-postgres.sh), over real HTTP:
+// jobs submitted on one node run on any and are watched live from another with exact resume;
+// a node killed with -9 loses only its leases and its jobs finish elsewhere, each once; the
+// database cutting every connection and refusing new ones makes /readyz and requests answer
+// 503, and the nodes recover by themselves with nothing lost.
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <boost/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include "http/client.hpp"
+#include "http/sse_client.hpp"
+#include "support/pg_database.hpp"
+#include "support/server_process.hpp"
+#include "support/temp_dir.hpp"
+
+namespace conclave::test {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+class ClusterTest : public ::testing::Test {
+protected:
+    ClusterTest() {
+        config_ = dir_.file("cluster.toml");
+        // Short leases, so a dead node's jobs come back quickly.
+        std::ofstream(config_) << "[engine]\nlease_s = 2\n";
+    }
+
+    std::unique_ptr<server_process> node(const std::string& id) {
+        return std::make_unique<server_process>(
+            server_process::db_url,
+            db_.url(),
+            std::vector<std::string>{"--node-id", id, "--config", config_, "--concurrency", "16"}
+        );
+    }
+
+    static std::vector<std::string> submit_sleeps(const std::string& url, int n, int ms) {
+        json::array jobs;
+        for (int i = 0; i < n; ++i) {
+            jobs.push_back(json::object{{"type", "sleep"}, {"payload", json::object{{"ms", ms}}}});
+        }
+        auto res = http::client(url).post(
+            "/v1/jobs:batch", json::serialize(json::object{{"jobs", std::move(jobs)}})
+        );
+        EXPECT_EQ(res.status, 201) << res.body;
+        std::vector<std::string> ids;
+        const auto body = json::parse(res.body);  // named: a range-for must not outlive it
+        for (const auto& j : body.at("jobs").as_array()) {
+            ids.emplace_back(j.at("id").as_string());
+        }
+        return ids;
+    }
+
+    static json::object job(const std::string& url, const std::string& id) {
+        auto res = http::client(url).get("/v1/jobs/" + id);
+        EXPECT_EQ(res.status, 200) << res.body;
+        return res.status == 200 ? json::parse(res.body).as_object() : json::object{};
+    }
+
+    static json::array events(const std::string& url, const std::string& id) {
+        auto res = http::client(url).get("/v1/jobs/" + id + "/events?after=0&limit=1000");
+        EXPECT_EQ(res.status, 200) << res.body;
+        return res.status == 200 ? json::parse(res.body).at("events").as_array() : json::array{};
+    }
+
+    // Waits until every job in `ids` has ended; true if they did within `limit`.
+    static bool wait_all_ended(
+        const std::string& url, const std::vector<std::string>& ids, std::chrono::seconds limit
+    ) {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        std::size_t next = 0;
+        while (next < ids.size() && std::chrono::steady_clock::now() < deadline) {
+            auto res = http::client(url).get("/v1/jobs/" + ids[next]);
+            if (res.status == 200) {
+                const auto state = json::parse(res.body).at("state").as_string();
+                if (state != "queued" && state != "active") {
+                    ++next;
+                    continue;
+                }
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+        return next == ids.size();
+    }
+
+    // Every job succeeded with exactly one terminal event, its offsets 1..n without a gap.
+    static void expect_each_ended_once(
+        const std::string& url, const std::vector<std::string>& ids
+    ) {
+        for (const auto& id : ids) {
+            EXPECT_EQ(job(url, id).at("state"), "succeeded") << id;
+            const auto list = events(url, id);
+            int terminal = 0;
+            std::int64_t expected = 1;
+            for (const auto& e : list) {
+                EXPECT_EQ(e.at("offset").as_int64(), expected++) << id << " has a gap";
+                const auto type = e.at("type").as_string();
+                terminal +=
+                    type == "job.succeeded" || type == "job.failed" || type == "job.cancelled";
+            }
+            EXPECT_EQ(terminal, 1) << id;
+        }
+    }
+
+    // The jobs of `type` this node ran to an outcome (its conclave_job_duration_seconds count).
+    static int attempts_ran_here(const std::string& url, const std::string& type) {
+        const auto text = http::client(url).get("/metrics").body;
+        int total = 0;
+        const std::string family = "conclave_job_duration_seconds_count{";
+        for (auto at = text.find(family); at != std::string::npos; at = text.find(family, at + 1)) {
+            const auto line = text.substr(at, text.find('\n', at) - at);
+            if (line.find("type=\"" + type + "\"") != std::string::npos) {
+                total += std::stoi(line.substr(line.rfind(' ') + 1));
+            }
+        }
+        return total;
+    }
+
+    temp_dir dir_;
+    pg_database db_;
+    std::string config_;
+};
+
+TEST_F(ClusterTest, SubmittedOnOneRunOnAnyWatchedFromAnotherWithExactResume) {
+    auto a = node("node-a");
+    auto b = node("node-b");
+    auto c = node("node-c");
+    // A streaming job submitted on a, watched from c: part of the stream, a disconnect, then a
+    // resume from the last id seen, to the end.
+    auto res = http::client(a->url()).post(
+        "/v1/jobs",
+        R"({"type":"type","payload":{"text":"the council deliberates at length, token by token","chunk":2,"interval_ms":40}})"
+    );
+    ASSERT_EQ(res.status, 201) << res.body;
+    const std::string streamed(json::parse(res.body).at("id").as_string());
+    const auto sleeps = submit_sleeps(b->url(), 60, 150);
+    auto first =
+        http::read_sse(c->url(), {.target = "/v1/jobs/" + streamed + "/events", .max_events = 6});
+    ASSERT_EQ(first.status, 200);
+    ASSERT_EQ(first.events.size(), 6U);
+    auto rest = http::read_sse(
+        c->url(),
+        {.target = "/v1/jobs/" + streamed + "/events",
+         .last_event_id = first.events.back().id,
+         .timeout = 20s}
+    );
+    ASSERT_EQ(rest.status, 200);
+    std::vector<std::pair<std::int64_t, std::string>> watched;
+    for (const auto* part : {&first.events, &rest.events}) {
+        for (const auto& e : *part) {
+            if (e.type == "end") {
+                continue;
+            }
+            watched.emplace_back(json::parse(e.data).at("offset").as_int64(), e.type);
+        }
+    }
+    ASSERT_FALSE(rest.events.empty());
+    EXPECT_EQ(rest.events.back().type, "end");
+    std::vector<std::pair<std::int64_t, std::string>> stored;
+    for (const auto& e : events(b->url(), streamed)) {
+        stored.emplace_back(e.at("offset").as_int64(), std::string(e.at("type").as_string()));
+    }
+    EXPECT_EQ(watched, stored) << "the watcher on c saw every event once, in order";
+    EXPECT_EQ(stored.back().second, "job.succeeded");
+
+    ASSERT_TRUE(wait_all_ended(c->url(), sleeps, 60s));
+    expect_each_ended_once(a->url(), sleeps);
+    const int ran_a = attempts_ran_here(a->url(), "sleep");
+    const int ran_b = attempts_ran_here(b->url(), "sleep");
+    const int ran_c = attempts_ran_here(c->url(), "sleep");
+    EXPECT_EQ(ran_a + ran_b + ran_c, 60);
+    EXPECT_GE((ran_a > 0) + (ran_b > 0) + (ran_c > 0), 2)
+        << "a " << ran_a << ", b " << ran_b << ", c " << ran_c;
+}
+
+TEST_F(ClusterTest, ANodeKilledMidJobLosesOnlyItsLeasesAndItsJobsFinishElsewhereOnce) {
+    auto a = node("node-a");
+    auto b = node("node-b");
+    const auto ids = submit_sleeps(a->url(), 40, 1500);
+    // Wait until node a holds leases, then kill it.
+    std::set<std::string> on_a;
+    for (int tries = 0; tries < 200 && on_a.empty(); ++tries) {
+        for (const auto& id : ids) {
+            const auto j = job(b->url(), id);
+            if (j.at("state") == "active" && j.at("lease_owner") == "node-a") {
+                on_a.insert(id);
+            }
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_FALSE(on_a.empty()) << "node a never held a job";
+    a->kill_hard();
+    ASSERT_TRUE(wait_all_ended(b->url(), ids, 90s));
+    expect_each_ended_once(b->url(), ids);
+    for (const auto& id : on_a) {
+        const auto j = job(b->url(), id);
+        EXPECT_GE(j.at("attempts").as_int64(), 2) << id << " ran again after node a died";
+    }
+}
+
+TEST_F(ClusterTest, TheDatabaseGoingAwayAnswers503AndTheNodesRecoverByThemselves) {
+    auto a = node("node-a");
+    auto b = node("node-b");
+    const auto before = submit_sleeps(a->url(), 20, 300);
+    // Refuse new connections to this database and cut the open ones: what a restarting
+    // PostgreSQL looks like to its clients.
+    db_.admin_query("ALTER DATABASE " + db_.name() + " ALLOW_CONNECTIONS false");
+    db_.admin_query(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '" +
+        db_.name() + "'"
+    );
+    bool unready = false;
+    for (int tries = 0; tries < 100 && !unready; ++tries) {
+        unready = http::client(a->url()).get("/readyz").status == 503;
+        std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_TRUE(unready) << "/readyz must fail while the database is away";
+    auto refused = http::client(b->url()).post("/v1/jobs", R"({"type":"noop"})");
+    EXPECT_EQ(refused.status, 503) << refused.body;
+    EXPECT_NE(refused.body.find("\"unavailable\""), std::string::npos) << refused.body;
+    std::this_thread::sleep_for(1s);
+    db_.admin_query("ALTER DATABASE " + db_.name() + " ALLOW_CONNECTIONS true");
+    bool ready = false;
+    for (int tries = 0; tries < 300 && !ready; ++tries) {
+        ready = http::client(a->url()).get("/readyz").status == 200 &&
+                http::client(b->url()).get("/readyz").status == 200;
+        std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_TRUE(ready) << "the nodes must recover by themselves";
+    const auto after = submit_sleeps(b->url(), 20, 100);
+    ASSERT_TRUE(wait_all_ended(a->url(), before, 60s));
+    ASSERT_TRUE(wait_all_ended(a->url(), after, 60s));
+    expect_each_ended_once(b->url(), before);
+    expect_each_ended_once(b->url(), after);
+}
+
+}  // namespace
+}  // namespace conclave::test
