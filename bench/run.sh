@@ -12,3 +12,5 @@ echo
 build/release/bin/resume_bench
 echo
 build/release/bin/council_bench --councils 100
+echo
+scripts/with-postgres.sh build/release/bin/cluster_bench

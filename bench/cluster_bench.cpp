@@ -1,0 +1,160 @@
+// Scale-out on PostgreSQL: durable job throughput (submit → claim → complete, `noop`, the same
+// workload as jobs_bench's HTTP batch run) with 1, 2 and 3 `conclave serve` nodes sharing one
+// PostgreSQL on this machine, and cross-node event delivery latency (an event posted on one node,
+// read over SSE from another). Run through scripts/with-postgres.sh (bench/run.sh does), which
+// provides CONCLAVE_TEST_PG_URL. Prints a table; see bench/README.md.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <boost/json.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include "http/client.hpp"
+#include "http/sse_client.hpp"
+#include "support/pg_database.hpp"
+#include "support/server_process.hpp"
+
+namespace conclave::bench {
+namespace {
+
+namespace json = boost::json;
+using clock_type = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+std::vector<std::unique_ptr<test::server_process>> start_nodes(const test::pg_database& db, int n) {
+    std::vector<std::unique_ptr<test::server_process>> nodes;
+    for (int i = 0; i < n; ++i) {
+        nodes.push_back(std::make_unique<test::server_process>(
+            test::server_process::db_url,
+            db.url(),
+            std::vector<std::string>{
+                "--node-id", "bench-" + std::to_string(i), "--concurrency", "1024"}
+        ));
+    }
+    return nodes;
+}
+
+std::string noop_batch(int n) {
+    json::array jobs;
+    for (int i = 0; i < n; ++i) {
+        jobs.push_back(json::object{{"type", "noop"}});
+    }
+    return json::serialize(json::object{{"jobs", std::move(jobs)}});
+}
+
+std::int64_t succeeded(const std::string& url) {
+    return json::parse(http::client(url).get("/v1/stats").body)
+        .at("jobs")
+        .at("succeeded")
+        .as_int64();
+}
+
+// Jobs per second with `n` nodes: `total` noop jobs in batches of 1000 from 4 connections
+// spread over the nodes, until every one has succeeded.
+double throughput(int n, std::int64_t total) {
+    test::pg_database db;
+    auto nodes = start_nodes(db, n);
+    const auto body = noop_batch(1000);
+    const auto start = clock_type::now();
+    std::vector<std::thread> clients;
+    for (int t = 0; t < 4; ++t) {
+        clients.emplace_back([&, t] {
+            http::client c(nodes[static_cast<std::size_t>(t % n)]->url());
+            for (std::int64_t sent = 0; sent < total / 4; sent += 1000) {
+                auto res = c.post("/v1/jobs:batch", body);
+                if (res.status != 201) {
+                    std::cerr << "batch refused: " << res.status << " " << res.body << "\n";
+                    std::exit(1);
+                }
+            }
+        });
+    }
+    for (auto& c : clients) {
+        c.join();
+    }
+    while (succeeded(nodes[0]->url()) < total) {
+        std::this_thread::sleep_for(20ms);
+    }
+    return static_cast<double>(total) /
+           std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+// Milliseconds from posting an event on node 0 to reading it over SSE on node 1, for `count`
+// events posted 10 ms apart.
+std::pair<double, double> cross_node_latency(int count) {
+    test::pg_database db;
+    auto nodes = start_nodes(db, 2);
+    std::vector<double> ms;
+    http::client c(nodes[0]->url());
+    // A topic exists once it has an event: the first is not measured.
+    c.post("/v1/topics/bench:latency/events", R"({"type":"open","data":{}})");
+    std::thread reader([&] {
+        http::read_sse(
+            nodes[1]->url(),
+            {.target = "/v1/topics/bench:latency/events?after=1",
+             .timeout = 120s,
+             .on_event =
+                 [&](const http::sse_event& e) {
+                     const auto sent = json::parse(e.data).at("data").at("t").as_int64();
+                     const auto now = clock_type::now().time_since_epoch().count();
+                     ms.push_back(static_cast<double>(now - sent) / 1e6);
+                     return static_cast<int>(ms.size()) < count;
+                 }}
+        );
+    });
+    std::this_thread::sleep_for(500ms);  // the subscription is in place
+    for (int i = 0; i < count; ++i) {
+        const json::object event{
+            {"type", "tick"},
+            {"data", json::object{{"t", clock_type::now().time_since_epoch().count()}}}};
+        c.post("/v1/topics/bench:latency/events", json::serialize(event));
+        std::this_thread::sleep_for(10ms);
+    }
+    reader.join();
+    if (ms.empty()) {
+        return {0, 0};
+    }
+    std::sort(ms.begin(), ms.end());
+    auto at = [&](double p) {
+        return ms[std::min(
+            ms.size() - 1, static_cast<std::size_t>(p * static_cast<double>(ms.size()))
+        )];
+    };
+    return {at(0.5), at(0.99)};
+}
+
+}  // namespace
+}  // namespace conclave::bench
+
+int main(int argc, char** argv) {
+    using namespace conclave::bench;
+    CLI::App cli{"Conclave on PostgreSQL: throughput with 1-3 nodes and cross-node latency"};
+    std::int64_t total = 50'000;
+    int events = 500;
+    cli.add_option("--jobs", total, "jobs per throughput run");
+    cli.add_option("--events", events, "events for the cross-node latency");
+    CLI11_PARSE(cli, argc, argv);
+    std::printf(
+        "PostgreSQL (fsync on, same machine), %u hardware threads, %lld noop jobs per run, "
+        "/v1/jobs:batch of 1000 from 4 connections over the nodes\n",
+        std::thread::hardware_concurrency(),
+        static_cast<long long>(total)
+    );
+    for (int n = 1; n <= 3; ++n) {
+        std::printf("%d node(s): %8.0f jobs/s\n", n, throughput(n, total));
+        std::fflush(stdout);
+    }
+    const auto [p50, p99] = cross_node_latency(events);
+    std::printf(
+        "cross-node event delivery (post on node 1, SSE on node 2), %d events: p50 %.1f ms, p99 "
+        "%.1f ms\n",
+        events,
+        p50,
+        p99
+    );
+    return 0;
+}
