@@ -36,7 +36,7 @@ scripts/with-postgres.sh ctest --preset asan -j "$jobs"
 step "TSan build + concurrent core tests"
 cmake --preset tsan >/dev/null
 cmake --build build/tsan -j "$jobs" --target store_test jobs_test events_test council_test core_test conclave
-scripts/with-postgres.sh ctest --preset tsan -j "$jobs" -R 'StoreContract|PostgresStoreTest|GroupCommit|EngineTest|Backoff|HubTest|CouncilJobTest|ThroughputTest|MetricsTest'
+scripts/with-postgres.sh ctest --preset tsan -j "$jobs" -R 'StoreContract|PostgresStoreTest|GroupCommit|EngineTest|Backoff|HubTest|CouncilJobTest|ThroughputTest|MetricsTest|RemoteFeedTest'
 
 step "libFuzzer: the parsers of outside input"
 FUZZ_SECONDS="${FUZZ_SECONDS:-15}" scripts/fuzz.sh
