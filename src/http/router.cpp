@@ -39,31 +39,25 @@ std::string route_name(const request_context& ctx) {
 // the store could not reach its database (nothing was done; the client may retry).
 net::awaitable<routed> run_handler(const route_handler& handler, request_context& ctx) {
     bool unreachable = false;
+    std::string failure;
     try {
         auto res = co_await handler(ctx);
         co_return routed{std::move(res), std::move(ctx.stream), route_name(ctx)};
     } catch (const store::unavailable& e) {
         unreachable = true;
-        log_with(
-            *logger("http"),
-            spdlog::level::warn,
-            {{"request_id", request_id(ctx.req)}},
-            "{} {}: {}",
-            std::string(ctx.req.method_string()),
-            std::string(ctx.req.target()),
-            e.what()
-        );
+        failure = e.what();
     } catch (const std::exception& e) {
-        log_with(
-            *logger("http"),
-            spdlog::level::err,
-            {{"request_id", request_id(ctx.req)}},
-            "{} {}: {}",
-            std::string(ctx.req.method_string()),
-            std::string(ctx.req.target()),
-            e.what()
-        );
+        failure = e.what();
     }
+    log_with(
+        *logger("http"),
+        unreachable ? spdlog::level::warn : spdlog::level::err,
+        {{"request_id", request_id(ctx.req)}},
+        "{} {}: {}",
+        std::string(ctx.req.method_string()),
+        std::string(ctx.req.target()),
+        failure
+    );
     auto refusal = unreachable ? fail(errc::unavailable, "the database is unavailable; retry later")
                                : fail(errc::internal, "internal error");
     co_return routed{error_response(std::move(refusal)), {}, route_name(ctx)};

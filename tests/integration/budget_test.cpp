@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "http/client.hpp"
+#include "support/fake_llm_stats.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -87,10 +88,7 @@ protected:
     }
 
     int calls(const std::string& model, const std::string& kind) {
-        auto stats = json::parse(http::client(fake_->url()).get("/stats").body);
-        const auto* m = stats.at("calls").as_object().if_contains(model);
-        const auto* n = m ? m->as_object().if_contains(kind) : nullptr;
-        return n ? static_cast<int>(n->as_int64()) : 0;
+        return fake_llm_calls(fake_->url(), model, kind);
     }
 
     temp_dir dir_;

@@ -10,6 +10,7 @@
 
 #include "http/client.hpp"
 #include "http/sse_client.hpp"
+#include "support/fake_llm_stats.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -85,10 +86,7 @@ protected:
     }
 
     int calls(const std::string& model, const std::string& kind) {
-        auto stats = json::parse(http::client(fake_->url()).get("/stats").body);
-        const auto* m = stats.at("calls").as_object().if_contains(model);
-        const auto* n = m ? m->as_object().if_contains(kind) : nullptr;
-        return n ? static_cast<int>(n->as_int64()) : 0;
+        return fake_llm_calls(fake_->url(), model, kind);
     }
 
     // The `data:` payloads of an llm-council stream, as that client reads them.
