@@ -22,7 +22,25 @@ metrics::counter& retries(const char* reason) {
 
 }  // namespace
 
+void write_txn::settle() {
+    if (!deferred_) {
+        return;
+    }
+    auto group = std::move(deferred_);  // its statements may call db() again: nothing pending
+    // The group's writes are plain ones that already ran (for their callers): what it appends
+    // belongs to the batch, whichever write's turn it is now, and no savepoint undoes it.
+    const auto events_before = write_events_.size();
+    const auto undo_before = undo_.size();
+    group->run(*this);
+    for (auto i = events_before; i < write_events_.size(); ++i) {
+        batch_events_.push_back(std::move(write_events_[i]));
+    }
+    write_events_.resize(events_before);
+    undo_.resize(undo_before);
+}
+
 void write_txn::new_topic(const std::string& topic) {
+    settle();
     auto found = topics_.find(topic);
     undo_.emplace_back(
         topic, found == topics_.end() ? std::nullopt : std::optional<topic_state>(found->second)
@@ -31,6 +49,7 @@ void write_txn::new_topic(const std::string& topic) {
 }
 
 void write_txn::lock_topics(std::vector<std::string> topics) {
+    settle();
     std::erase_if(topics, [this](const std::string& t) { return topics_.contains(t); });
     if (topics.empty()) {
         return;
@@ -53,6 +72,7 @@ void write_txn::lock_topics(std::vector<std::string> topics) {
 const event& write_txn::append(
     const std::string& topic, std::string type, std::string data, unix_ms now
 ) {
+    settle();
     std::int64_t offset = 0;
     auto found = topics_.find(topic);
     if (found == topics_.end()) {
@@ -75,6 +95,7 @@ const event& write_txn::append(
 }
 
 void write_txn::flush(const std::string& node_id) {
+    settle();
     std::vector<std::string> new_names;
     std::vector<std::int64_t> new_lasts;
     std::vector<std::string> moved_names;
@@ -259,6 +280,10 @@ void writer::loop() {
 void writer::run_once(batch& ops, write_txn& txn, std::vector<std::exception_ptr>& refused) {
     for (std::size_t idx = 0; idx < ops.size(); ++idx) {
         auto& op = ops[idx];
+        if (op->savepoint) {
+            // A deferred group runs before the savepoint: this write's failure must not undo it.
+            txn.settle();
+        }
         txn.begin_write();
         if (!op->savepoint) {
             // Cannot fail half-way by design; if it throws anyway, the batch is rolled back.

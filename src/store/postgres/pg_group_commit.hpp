@@ -60,9 +60,42 @@ struct writer_options {
 // the topics' final offsets. Nothing is cached across batches: other nodes append too.
 class write_txn {
 public:
+    // Writes of one kind whose statements run together: each write of the batch adds itself
+    // to the group instead of running its statements, and the group runs them for all at once
+    // (one statement per step instead of one per write) at the first moment anything else
+    // needs the transaction: another write's statement, a savepoint, flush(). So the batch's
+    // statements still run in the order of its writes, and a group never runs inside another
+    // write's savepoint. Only plain writes join groups; like a plain write, a group that
+    // throws rolls the whole batch back.
+    struct deferred_group {
+        virtual ~deferred_group() = default;
+        virtual void run(write_txn& txn) = 0;
+    };
+
     explicit write_txn(connection& db) : db_(db) {}
 
-    connection& db() { return db_; }
+    // The transaction's connection, once the deferred group (if any) has run.
+    connection& db() {
+        settle();
+        return db_;
+    }
+
+    // The pending group of kind Group, begun now if there is none (a pending group of another
+    // kind runs first).
+    template <class Group>
+    Group& deferred() {
+        if (auto* pending = dynamic_cast<Group*>(deferred_.get())) {
+            return *pending;
+        }
+        settle();
+        auto group = std::make_unique<Group>();
+        auto& out = *group;
+        deferred_ = std::move(group);
+        return out;
+    }
+
+    // Runs the pending group, if any, now.
+    void settle();
 
     // Records that `topic` has no row yet (a job being created, invisible to other nodes until
     // COMMIT): its row is inserted at flush(), sparing append() a round trip.
@@ -100,6 +133,7 @@ private:
     };
 
     connection& db_;
+    std::unique_ptr<deferred_group> deferred_;
     std::unordered_map<std::string, topic_state> topics_;
     // This write's changes to topics_, to undo when its savepoint is rolled back.
     std::vector<std::pair<std::string, std::optional<topic_state>>> undo_;

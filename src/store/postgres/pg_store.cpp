@@ -169,6 +169,103 @@ void end_attempt(
     j.lease_expires_at = 0;
 }
 
+// The completions (active → succeeded) of a batch, run together: one statement locks and
+// reads every job, one updates those whose lease holds, one locks their topics, then the
+// events are numbered in memory. A job completed twice in one batch (a stale worker and the
+// current one) starts a new group: the second completion reads what the first wrote.
+class completions final : public write_txn::deferred_group {
+public:
+    using outcome = std::shared_ptr<result<job>>;
+
+    // The completion's outcome, filled in when the group runs (before the batch commits).
+    outcome add(std::string id, std::string token, std::string result_text, unix_ms now) {
+        auto out = std::make_shared<result<job>>(job{});
+        entries_.push_back(entry{std::move(id), std::move(token), std::move(result_text), now, out}
+        );
+        return out;
+    }
+
+    bool has(const std::string& id) const {
+        return std::any_of(entries_.begin(), entries_.end(), [&](const entry& e) {
+            return e.id == id;
+        });
+    }
+
+    void run(write_txn& txn) override {
+        auto& db = txn.db();
+        std::vector<std::string> ids;
+        for (const auto& e : entries_) {
+            ids.push_back(e.id);
+        }
+        // In id order: two batches completing overlapping jobs lock them in the same order.
+        std::unordered_map<std::string, job> found;
+        auto r = db.exec(
+            "SELECT " CONCLAVE_JOB_COLUMNS
+            " FROM jobs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+            ids
+        );
+        for (int row = 0; row < r.size(); ++row) {
+            auto j = read_job(r, row);
+            auto id = j.id;
+            found.emplace(std::move(id), std::move(j));
+        }
+        std::vector<job*> done;
+        std::vector<std::int64_t> seqs;
+        std::vector<std::string> results;
+        std::vector<std::int64_t> times;
+        for (auto& e : entries_) {
+            auto it = found.find(e.id);
+            auto checked = check_lease(
+                it == found.end() ? std::nullopt : std::optional<job>(std::move(it->second)),
+                e.id,
+                e.token
+            );
+            if (!checked) {
+                *e.out = checked.error();
+                continue;
+            }
+            auto& j = *checked;
+            j.state = job_state::succeeded;
+            j.result = e.result_text;
+            j.finished_at = e.now;
+            j.lease_owner.clear();
+            j.lease_token.clear();
+            seqs.push_back(j.seq);
+            results.push_back(std::move(e.result_text));
+            times.push_back(e.now);
+            *e.out = std::move(checked);
+            done.push_back(&**e.out);
+        }
+        if (done.empty()) {
+            return;
+        }
+        db.exec(
+            "UPDATE jobs SET state = 'succeeded', result = c.result, finished_at = c.finished, "
+            "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL FROM "
+            "unnest($1::bigint[], $2::text[], $3::bigint[]) AS c(seq, result, finished) "
+            "WHERE jobs.seq = c.seq",
+            seqs,
+            results,
+            times
+        );
+        lock_topics_of(txn, done, [](const job* j) -> const job& { return *j; });
+        for (const job* j : done) {
+            append_job_event(txn, *j, "job.succeeded", succeeded_data(*j), j->finished_at);
+            end_turn(txn, *j, j->finished_at);
+        }
+    }
+
+private:
+    struct entry {
+        std::string id;
+        std::string token;
+        std::string result_text;
+        unix_ms now;
+        outcome out;
+    };
+    std::vector<entry> entries_;
+};
+
 // queued|active job `j` (its row locked) → cancelled (see store::cancel_job).
 void cancel(write_txn& txn, job& j, unix_ms now) {
     // An active job keeps its lease token: its worker's next heartbeat is told.
@@ -628,28 +725,17 @@ public:
     net::awaitable<result<job>> complete_job(
         std::string id, std::string token, std::string result_text, unix_ms now
     ) override {
-        auto op = [=](write_txn& txn) -> result<job> {
-            auto j = leased_job(txn, id, token);
-            if (!j) {
-                return j.error();
+        // Joins the batch's group of completions (see `completions`): its outcome is known
+        // once the group has run, before the batch commits.
+        auto op = [=](write_txn& txn) {
+            if (auto* group = &txn.deferred<completions>(); group->has(id)) {
+                txn.settle();
             }
-            txn.db().exec(
-                "UPDATE jobs SET state = 'succeeded', result = $1, finished_at = $2, lease_owner = "
-                "NULL, lease_token = NULL, lease_expires_at = NULL WHERE seq = $3",
-                result_text,
-                now,
-                j->seq
-            );
-            j->state = job_state::succeeded;
-            j->result = result_text;
-            j->finished_at = now;
-            j->lease_owner.clear();
-            j->lease_token.clear();
-            append_job_event(txn, *j, "job.succeeded", succeeded_data(*j), now);
-            end_turn(txn, *j, now);
-            return *j;
+            return txn.deferred<completions>().add(id, token, result_text, now);
         };
-        co_return co_await write_result<job>(std::move(op));
+        auto task = writer_.submit<completions::outcome>(std::move(op));
+        auto outcome = co_await std::move(task);
+        co_return std::move(*outcome);
     }
 
     net::awaitable<result<job>> fail_job(
