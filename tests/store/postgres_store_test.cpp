@@ -442,6 +442,16 @@ double deadlock_retries() {
         .value();
 }
 
+// Group commits of the PostgreSQL stores of this process so far.
+std::uint64_t commits() {
+    return metrics::global()
+        .histogram(
+            "conclave_store_commit_batch_size", metrics::size_buckets(), {{"backend", "postgres"}}
+        )
+        .read()
+        .count;
+}
+
 // A batch the database picks as a deadlock's victim is rolled back and run again, and its
 // writers never hear of it. The deadlock is made with a session of our own: it holds topic y,
 // the store's batch locks the job's topics in name order (x, then waits for y), then the session
@@ -492,6 +502,115 @@ TEST_F(PostgresStoreTest, ADeadlockedBatchRunsAgain) {
             EXPECT_EQ(events->size(), 3U) << topic << ": queued, started, tick; nothing twice";
         }
     });
+}
+
+// Completions queued together run as one group (one read, one update, one topic lock for
+// all), and each still gets its own outcome: a stale token is refused, a second completion of
+// a job sees the first, a cancelled job's completion is refused; each job that succeeded has
+// one job.succeeded on each of its topics, at the next offset. The batch is made by holding
+// the writer behind another session's lock while the completions queue up.
+TEST_F(PostgresStoreTest, CompletionsOfOneBatchRunTogetherWithTheirOwnOutcomes) {
+    const auto me = node("g");
+    auto db = open(me);
+    std::vector<store::job> jobs;
+    run_coro([&](auto&) -> net::awaitable<void> {
+        auto with_topic = spec("work");
+        with_topic.topics = {"space:gx"};
+        std::vector<store::new_job> specs = specs_of(4);
+        specs.push_back(with_topic);
+        co_await db->create_jobs(specs, t0);
+        co_await db->append_events("space:block", one_event(), t0);
+        for (const auto& c : co_await db->claim_jobs(claim_of("work", 5, "w"))) {
+            jobs.push_back(c.job);
+        }
+        auto cancelled = co_await db->cancel_job(jobs.at(3).id, t0);
+        EXPECT_TRUE(cancelled.has_value());
+    });
+    ASSERT_EQ(jobs.size(), 5U);
+
+    auto other = session();
+    other->exec_script("BEGIN; SELECT * FROM topics WHERE name = 'space:block' FOR UPDATE");
+    struct completion {
+        std::size_t job;
+        std::string token;
+        std::string result;
+    };
+    const std::vector<completion> queued{
+        {0, jobs[0].lease_token, R"({"n":0})"},
+        {1, "stale", R"({"n":1})"},
+        {0, jobs[0].lease_token, R"({"n":2})"},
+        {3, jobs[3].lease_token, R"({"n":3})"},
+        {4, jobs[4].lease_token, R"({"n":4})"},
+        {2, jobs[2].lease_token, R"({"n":5})"},
+    };
+    std::vector<result<store::job>> outcomes(queued.size(), store::job{});
+    auto work = std::async(std::launch::async, [&] {
+        run_coro([&](net::io_context& ioc) -> net::awaitable<void> {
+            auto blocked = [&]() -> net::awaitable<void> {
+                co_await db->append_events("space:block", one_event(), t0);
+            };
+            net::co_spawn(ioc, blocked, net::detached);
+            co_await sleep_for(200ms);  // the writer waits for the other session's lock
+            auto complete = [&](int idx) -> net::awaitable<void> {
+                const auto& c = queued[static_cast<std::size_t>(idx)];
+                outcomes[static_cast<std::size_t>(idx)] =
+                    co_await db->complete_job(jobs[c.job].id, c.token, c.result, t0 + 1);
+            };
+            co_await in_parallel(ioc, static_cast<int>(queued.size()), complete);
+        });
+    });
+    auto watcher = session();
+    bool waiting = false;
+    for (int tick = 0; tick < 200 && !waiting; ++tick) {
+        waiting = watcher
+                      ->exec(
+                          "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND "
+                          "wait_event_type = 'Lock'",
+                          "conclave " + me + " writer"
+                      )
+                      .int64(0, 0) == 1;
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_TRUE(waiting) << "the writer waits for topic space:block";
+    std::this_thread::sleep_for(500ms);  // the completions queue up behind it
+    const auto commits_before = commits();
+    other->exec_script("COMMIT");
+    work.get();
+    EXPECT_EQ(commits() - commits_before, 2U) << "the blocked batch, then the six completions";
+
+    // One of the two completions of job 0 won (the batch's order is the queue's); the other
+    // found it succeeded, its lease gone.
+    const bool first_won = outcomes[0].has_value();
+    ASSERT_NE(first_won, outcomes[2].has_value()) << "exactly one completion of job 0 holds";
+    EXPECT_EQ((first_won ? outcomes[2] : outcomes[0]).error().code, errc::lease_lost);
+    EXPECT_EQ(outcomes[1].error().code, errc::lease_lost) << "a stale token";
+    EXPECT_EQ(outcomes[3].error().code, errc::invalid_transition) << "a cancelled job";
+    ASSERT_TRUE(outcomes[4].has_value());
+    ASSERT_TRUE(outcomes[5].has_value());
+    EXPECT_EQ(outcomes[4]->state, store::job_state::succeeded);
+    EXPECT_EQ(outcomes[4]->result, R"({"n":4})");
+    EXPECT_EQ(outcomes[5]->result, R"({"n":5})");
+
+    std::vector<result<store::job>> found;
+    std::vector<std::vector<store::event>> events;  // jobs 0..4, then space:gx
+    run_coro([&](auto&) -> net::awaitable<void> {
+        for (const auto& j : jobs) {
+            found.push_back(co_await db->find_job(j.id));
+            events.push_back(*co_await db->read_events(store::job_topic(j.id), 0, 100));
+        }
+        events.push_back(*co_await db->read_events("space:gx", 0, 100));
+    });
+    EXPECT_EQ(found[0]->state, store::job_state::succeeded);
+    EXPECT_EQ(found[0]->result, first_won ? R"({"n":0})" : R"({"n":2})");
+    EXPECT_TRUE(found[0]->lease_token.empty());
+    EXPECT_EQ(found[1]->state, store::job_state::active) << "the stale completion changed nothing";
+    EXPECT_EQ(found[3]->state, store::job_state::cancelled);
+    for (std::size_t idx : {0U, 2U, 4U, 5U}) {
+        ASSERT_EQ(events[idx].size(), 3U) << "queued, started, succeeded: topic " << idx;
+        EXPECT_EQ(events[idx].back().type, "job.succeeded");
+        EXPECT_EQ(events[idx].back().offset, 3);
+    }
+    EXPECT_EQ(events[1].size(), 2U) << "no event for a refused completion";
 }
 
 // Another session's transaction left open after reading every table holds no lock the store
