@@ -64,6 +64,24 @@ public:
             engine_->wake();
         }
     }
+    // Another node committed events on `topic`: a job topic's job may run here.
+    void committed(const std::string& topic) {
+        const auto job = store::job_of_topic(topic);
+        if (job.empty()) {
+            return;
+        }
+        std::lock_guard lock(mutex_);
+        if (engine_) {
+            engine_->changed_elsewhere(std::string(job));
+        }
+    }
+    void reconnected() {
+        std::lock_guard lock(mutex_);
+        if (engine_) {
+            engine_->wake();
+            engine_->check_running();
+        }
+    }
     void forget() {
         std::lock_guard lock(mutex_);
         engine_ = nullptr;
@@ -198,14 +216,16 @@ int serve(const app_config& config) {
         ~forget_at_exit() { waker->forget(); }
     } forget_waking{waking};  // declared after the engine: runs before it is destroyed
     db->set_cluster_listener({
-        .events_committed = [feed](
-                                const std::string& topic, std::int64_t offset
-                            ) { feed->committed(topic, offset); },
+        .events_committed =
+            [feed, waking](const std::string& topic, std::int64_t offset) {
+                feed->committed(topic, offset);
+                waking->committed(topic);  // cancelled elsewhere: stop its handler here
+            },
         .jobs_queued = [waking] { waking->wake(); },
         .reconnected =
             [feed, waking] {
                 feed->resync();
-                waking->wake();
+                waking->reconnected();
             },
     });
     std::atomic<bool> ready{false};

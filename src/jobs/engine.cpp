@@ -260,6 +260,7 @@ net::awaitable<void> engine::start(net::any_io_executor exec) {
     net::co_spawn(net::make_strand(exec_), dispatch_loop(), log_exit("dispatch"));
     net::co_spawn(net::make_strand(exec_), sweep_loop(), log_exit("sweep"));
     net::co_spawn(net::make_strand(exec_), renew_loop(), log_exit("renew"));
+    net::co_spawn(net::make_strand(exec_), check_loop(), log_exit("check"));
 }
 
 void engine::stop() {
@@ -267,6 +268,7 @@ void engine::stop() {
         return;
     }
     stop_wakeup_.notify_all();
+    check_wakeup_.notify_all();
     deltas_.stop();
     dispatch_wakeup_.notify_all();
     remote_wakeup_.notify_all();
@@ -375,6 +377,65 @@ net::awaitable<void> engine::renew_loop() {
         } catch (const std::exception& e) {
             logger("jobs")->error("lease renewal failed: {}", e.what());
         }
+    }
+}
+
+void engine::changed_elsewhere(const std::string& id) {
+    {
+        std::lock_guard lock(running_mutex_);
+        if (!running_jobs_.contains(id)) {
+            return;  // the usual case: a job running elsewhere, or no job at all
+        }
+        to_check_.insert(id);
+    }
+    check_wakeup_.notify_all();
+}
+
+void engine::check_running() {
+    {
+        std::lock_guard lock(running_mutex_);
+        for (const auto& [id, rj] : running_jobs_) {
+            to_check_.insert(id);
+        }
+    }
+    check_wakeup_.notify_all();
+}
+
+net::awaitable<void> engine::check_loop() {
+    while (!stopping_) {
+        const auto seen = check_wakeup_.generation();
+        std::vector<std::pair<std::string, int>> running;  // (id, attempt) to read
+        {
+            std::lock_guard lock(running_mutex_);
+            for (const auto& id : to_check_) {
+                if (auto it = running_jobs_.find(id); it != running_jobs_.end()) {
+                    running.emplace_back(id, it->second->claimed.job.attempts);
+                }
+            }
+            to_check_.clear();
+        }
+        for (const auto& [id, attempt] : running) {
+            try {
+                auto j = co_await db_.find_job(id);
+                // Still ours: active, leased to this node, the same attempt. A job cancelled
+                // elsewhere keeps its lease token but is no longer active.
+                const bool ours = j && j->state == store::job_state::active &&
+                                  j->lease_owner == options_.node_id && j->attempts == attempt;
+                if (!ours) {
+                    logger("jobs")->info(
+                        "job {} attempt {} was ended by another node: stopping its handler here",
+                        id,
+                        attempt
+                    );
+                    cancel_running(id, attempt);
+                }
+            } catch (const std::exception& e) {
+                // The database is away: the lease renewal fails too, and the job's lease
+                // decides. The next news (or the reconnection) checks again.
+                logger("jobs")->warn("could not read job {}: {}", id, e.what());
+            }
+        }
+        co_await check_wakeup_.wait(seen, milliseconds(options_.lease_ms));
     }
 }
 

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -141,6 +142,14 @@ public:
     // Another node queued jobs (or some may be waiting unseen): idle workers and long-polling
     // remote claims look again now rather than at their next poll. Thread-safe.
     void wake();
+    // Another node changed job `id` (it committed an event on the job's topic): if the job's
+    // handler runs here, the engine reads the job and stops the handler when this attempt no
+    // longer holds it (cancelled through another node, or taken over after its lease expired).
+    // Thread-safe; the read happens on the engine's executor.
+    void changed_elsewhere(const std::string& id);
+    // The same for every handler running here: news may have been missed (the store's
+    // listening connection was re-established). Thread-safe.
+    void check_running();
 
     // Submissions. Errors: see parse_submission, idempotency_conflict.
     net::awaitable<result<store::submitted>> submit(const boost::json::value& body);
@@ -212,6 +221,7 @@ private:
     net::awaitable<void> dispatch_loop();
     net::awaitable<void> sweep_loop();
     net::awaitable<void> renew_loop();
+    net::awaitable<void> check_loop();
     net::awaitable<void> run_handler(std::shared_ptr<running_job> rj);
     net::awaitable<void> record_outcome(
         running_job& rj, std::string result_text, std::exception_ptr failure
@@ -230,12 +240,14 @@ private:
     wakeup dispatch_wakeup_;  // new work or a freed slot: the dispatcher looks again
     wakeup remote_wakeup_;    // new work: long-polling remote claims look again
     wakeup stop_wakeup_;      // notified once, by stop()
+    wakeup check_wakeup_;     // jobs changed elsewhere: the check loop reads them
     net::any_io_executor exec_;
     std::atomic<bool> stopping_{false};
     std::atomic<int> running_{0};
     std::atomic<int> loops_{0};
     std::mutex running_mutex_;
     std::map<std::string, std::shared_ptr<running_job>> running_jobs_;
+    std::set<std::string> to_check_;  // guarded by running_mutex_
     delta_coalescer deltas_;
 };
 

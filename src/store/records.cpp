@@ -57,8 +57,17 @@ void job_counts::add(job_state state, std::int64_t n) noexcept {
     }
 }
 
+namespace {
+constexpr std::string_view job_topic_prefix = "job:";
+}  // namespace
+
 std::string job_topic(std::string_view id) {
-    return "job:" + std::string(id);
+    return std::string(job_topic_prefix) + std::string(id);
+}
+
+std::string_view job_of_topic(std::string_view topic) {
+    return topic.starts_with(job_topic_prefix) ? topic.substr(job_topic_prefix.size())
+                                               : std::string_view{};
 }
 
 std::string conversation_topic(std::string_view id) {

@@ -144,6 +144,8 @@ using retry_policy =
 
 // The topic every event of job `id` goes to.
 std::string job_topic(std::string_view id);
+// The id of the job whose topic `topic` is, or empty when it is not a job's topic.
+std::string_view job_of_topic(std::string_view topic);
 
 // A council conversation. `processing_state` is idle, active (a council is running: a second
 // message is refused) or error (the last turn failed; a new message is allowed).

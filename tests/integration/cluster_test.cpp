@@ -2,7 +2,8 @@
 // jobs submitted on one node run on any and are watched live from another with exact resume;
 // a node killed with -9 loses only its leases and its jobs finish elsewhere, each once; the
 // database cutting every connection and refusing new ones makes /readyz and requests answer
-// 503, and the nodes recover by themselves with nothing lost.
+// 503, and the nodes recover by themselves with nothing lost; a job cancelled through one node
+// stops on the node running it.
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -239,6 +240,46 @@ TEST_F(ClusterTest, TheDatabaseGoingAwayAnswers503AndTheNodesRecoverByThemselves
     ASSERT_TRUE(wait_all_ended(a->url(), after, 60s));
     expect_each_ended_once(b->url(), before);
     expect_each_ended_once(b->url(), after);
+}
+
+// A job cancelled through one node while its handler runs on another stops there at once,
+// not when its work ends: the node running it hears of the job.cancelled committed elsewhere.
+TEST_F(ClusterTest, AJobCancelledThroughOneNodeStopsOnTheNodeRunningIt) {
+    auto a = node("node-a");
+    auto b = node("node-b");
+    const auto id = submit_sleeps(a->url(), 1, 600'000).at(0);  // ten minutes
+    std::string owner;
+    for (int tries = 0; tries < 500 && owner.empty(); ++tries) {
+        const auto j = job(a->url(), id);
+        if (j.at("state") == "active") {
+            owner = j.at("lease_owner").as_string();
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_TRUE(owner == "node-a" || owner == "node-b") << "the job never started: " << owner;
+    const auto& runner = owner == "node-a" ? a : b;
+    const auto& other = owner == "node-a" ? b : a;
+    auto running_here = [](const server_process& n) {
+        auto res = http::client(n.url()).get("/v1/stats");
+        return res.status == 200 ? json::parse(res.body).at("running_here").as_int64() : -1;
+    };
+    ASSERT_EQ(running_here(*runner), 1);
+
+    auto cancelled = http::client(other->url()).post("/v1/jobs/" + id + "/cancel", "");
+    ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+    bool stopped = false;
+    for (int tries = 0; tries < 500 && !stopped; ++tries) {
+        stopped = running_here(*runner) == 0;
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_TRUE(stopped) << "the handler on " << owner << " still runs its ten minutes";
+    EXPECT_EQ(job(runner->url(), id).at("state"), "cancelled");
+    std::vector<std::string> types;
+    for (const auto& e : events(runner->url(), id)) {
+        types.emplace_back(e.at("type").as_string());
+    }
+    EXPECT_EQ(types, (std::vector<std::string>{"job.queued", "job.started", "job.cancelled"}))
+        << "the stopped handler wrote nothing after the cancel";
 }
 
 }  // namespace
