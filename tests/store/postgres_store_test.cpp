@@ -214,15 +214,58 @@ TEST(PostgresMigrationsTest, RefusesASchemaNewerThanTheBinary) {
     EXPECT_THROW(pg::open_postgres_store(options_for(schema)), pg::pg_error);
 }
 
-TEST(PostgresNoticeTest, PayloadIsNodeTopicAndOffsetParsedFromTheRight) {
-    EXPECT_EQ(pg::format_event_notice("node-a", "job:1", 42), "node-a job:1 42");
-    auto parsed = pg::parse_event_notice("my node job:1 42");
+TEST(PostgresNoticeTest, PayloadIsTheNodeThenATopicAndOffsetPerLine) {
+    const auto one = pg::format_event_notices("node a", {{"job:1", 42}, {"space:x", 7}});
+    ASSERT_EQ(one, (std::vector<std::string>{"node a\njob:1 42\nspace:x 7"}));
+    auto parsed = pg::parse_event_notices(one.front());
     ASSERT_TRUE(parsed.has_value());
-    EXPECT_EQ(parsed->node_id, "my node");
-    EXPECT_EQ(parsed->topic, "job:1");
-    EXPECT_EQ(parsed->offset, 42);
-    for (const char* bad : {"", "a", "a b", " b 1", "a  1", "a b ", "a b x", "a b -1", "a b 1x"}) {
-        EXPECT_FALSE(pg::parse_event_notice(bad).has_value()) << "'" << bad << "'";
+    EXPECT_EQ(parsed->node_id, "node a");
+    ASSERT_EQ(parsed->topics.size(), 2U);
+    EXPECT_EQ(parsed->topics[0].topic, "job:1");
+    EXPECT_EQ(parsed->topics[0].offset, 42);
+    EXPECT_EQ(parsed->topics[1].topic, "space:x");
+    EXPECT_EQ(parsed->topics[1].offset, 7);
+    EXPECT_TRUE(pg::format_event_notices("n", {}).empty());
+    for (const char* bad :
+         {"",
+          "a",
+          "a\n",
+          "\nb 1",
+          "a\nb",
+          "a\n b 1",
+          "a\nb 1\n",
+          "a\nb x",
+          "a\nb -1",
+          "a\nb 1x",
+          "a\nb 1\nc"}) {
+        EXPECT_FALSE(pg::parse_event_notices(bad).has_value()) << "'" << bad << "'";
+    }
+}
+
+// Many topics in one commit: as few payloads as fit under the limit, each starting with the
+// node, every topic in exactly one, none split.
+TEST(PostgresNoticeTest, ManyTopicsArePackedUnderTheLimit) {
+    std::vector<pg::topic_offset> topics;
+    for (int i = 0; i < 1000; ++i) {
+        topics.push_back({"job:0192f3c4-5d6e-7f80-9a1b-" + std::to_string(100000000000 + i), i});
+    }
+    const auto payloads = pg::format_event_notices("node-a", topics);
+    std::size_t bytes = 0;
+    std::vector<pg::topic_offset> back;
+    for (const auto& p : payloads) {
+        EXPECT_LE(p.size(), pg::max_notice_bytes);
+        bytes += p.size();
+        auto parsed = pg::parse_event_notices(p);
+        ASSERT_TRUE(parsed.has_value());
+        EXPECT_EQ(parsed->node_id, "node-a");
+        back.insert(back.end(), parsed->topics.begin(), parsed->topics.end());
+    }
+    EXPECT_EQ(payloads.size(), (bytes + pg::max_notice_bytes - 1) / pg::max_notice_bytes)
+        << "as few as fit";
+    ASSERT_EQ(back.size(), topics.size());
+    for (std::size_t i = 0; i < topics.size(); ++i) {
+        EXPECT_EQ(back[i].topic, topics[i].topic);
+        EXPECT_EQ(back[i].offset, topics[i].offset);
     }
 }
 
@@ -796,15 +839,23 @@ TEST_F(PostgresStoreTest, CommitsNotifyTopicOffsetsAndQueuedJobs) {
         auto created = co_await db->create_jobs(specs_of(1), t0);
         job_id = created->front().job.id;
     });
-    const auto expected_topic = me + " space:notified 3";
-    const auto expected_job = me + " job:" + job_id + " 1";
+    const auto expected_topic = "space:notified 3";
+    const auto expected_job = "job:" + job_id + " 1";
+    // "jobs:" per conclave_jobs notice, "<topic> <offset>" per topic in this node's notices.
     auto mine = [&](const std::vector<std::pair<std::string, std::string>>& got) {
         std::vector<std::string> out;
         for (const auto& [channel, payload] : got) {
             if (channel == "conclave_jobs") {
                 out.push_back("jobs:" + payload);
-            } else if (payload.starts_with(me + " ")) {
-                out.push_back(payload);
+            } else if (auto notices = pg::parse_event_notices(payload)) {
+                if (notices->node_id != me) {
+                    continue;
+                }
+                for (const auto& t : notices->topics) {
+                    out.push_back(t.topic + " " + std::to_string(t.offset));
+                }
+            } else {
+                ADD_FAILURE() << "a payload that does not parse: " << payload;
             }
         }
         return out;
@@ -816,7 +867,7 @@ TEST_F(PostgresStoreTest, CommitsNotifyTopicOffsetsAndQueuedJobs) {
     auto seen = mine(got);
     EXPECT_NE(std::find(seen.begin(), seen.end(), expected_topic), seen.end())
         << "one notice for the three events, with the last offset";
-    EXPECT_EQ(std::count(seen.begin(), seen.end(), me + " space:notified 1"), 0);
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), "space:notified 1"), 0);
     EXPECT_NE(std::find(seen.begin(), seen.end(), expected_job), seen.end());
     // Its payload is empty, so with other test processes on the server this only shows the
     // channel is in use; PostgresNoticeTest and the store's code say the rest.

@@ -100,8 +100,7 @@ void write_txn::flush(const std::string& node_id) {
     std::vector<std::int64_t> new_lasts;
     std::vector<std::string> moved_names;
     std::vector<std::int64_t> moved_lasts;
-    std::vector<std::string> channels;
-    std::vector<std::string> payloads;
+    std::vector<topic_offset> appended;
     for (const auto& [name, state] : topics_) {
         if (!state.appended) {
             continue;
@@ -113,9 +112,10 @@ void write_txn::flush(const std::string& node_id) {
             moved_names.push_back(name);
             moved_lasts.push_back(state.last);
         }
-        channels.emplace_back(events_channel);
-        payloads.push_back(format_event_notice(node_id, name, state.last));
+        appended.push_back(topic_offset{name, state.last});
     }
+    std::vector<std::string> payloads = format_event_notices(node_id, appended);
+    std::vector<std::string> channels(payloads.size(), events_channel);
     if (jobs_queued_) {
         channels.emplace_back(jobs_channel);
         payloads.emplace_back();

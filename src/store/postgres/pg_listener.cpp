@@ -91,9 +91,11 @@ void listener::run() {
                         if (callbacks_.jobs_queued) {
                             callbacks_.jobs_queued();
                         }
-                    } else if (auto notice = parse_event_notice(payload)) {
-                        if (notice->node_id != node_id_ && callbacks_.events_committed) {
-                            callbacks_.events_committed(notice->topic, notice->offset);
+                    } else if (auto notices = parse_event_notices(payload)) {
+                        if (notices->node_id != node_id_ && callbacks_.events_committed) {
+                            for (const auto& t : notices->topics) {
+                                callbacks_.events_committed(t.topic, t.offset);
+                            }
                         }
                     }
                 }

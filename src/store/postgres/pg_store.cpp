@@ -1203,35 +1203,50 @@ int migrate_postgres(const postgres_options& options) {
     return migrate(db, options.schema);
 }
 
-std::string format_event_notice(
-    std::string_view node_id, std::string_view topic, std::int64_t offset
+std::vector<std::string> format_event_notices(
+    std::string_view node_id, const std::vector<topic_offset>& topics
 ) {
-    std::string out;
-    out.reserve(node_id.size() + topic.size() + 22);
-    out.append(node_id).append(" ").append(topic).append(" ").append(std::to_string(offset));
+    std::vector<std::string> out;
+    for (const auto& t : topics) {
+        const auto offset = std::to_string(t.offset);
+        const auto line = 1 + t.topic.size() + 1 + offset.size();  // "\n<topic> <offset>"
+        if (out.empty() || out.back().size() + line > max_notice_bytes) {
+            out.emplace_back(node_id);
+        }
+        out.back().append("\n").append(t.topic).append(" ").append(offset);
+    }
     return out;
 }
 
-std::optional<event_notice> parse_event_notice(std::string_view payload) {
-    // From the right: the offset and the topic hold no space, the node id may.
-    const auto last = payload.rfind(' ');
-    if (last == std::string_view::npos || last == 0) {
+std::optional<event_notices> parse_event_notices(std::string_view payload) {
+    const auto first = payload.find('\n');
+    if (first == std::string_view::npos || first == 0) {
         return std::nullopt;
     }
-    const auto middle = payload.rfind(' ', last - 1);
-    if (middle == std::string_view::npos || middle == 0 || middle + 1 == last) {
-        return std::nullopt;
+    event_notices out;
+    out.node_id = std::string(payload.substr(0, first));
+    auto rest = payload.substr(first + 1);
+    for (;;) {
+        const auto end = rest.find('\n');
+        const auto line = rest.substr(0, end);
+        const auto space = line.find(' ');
+        if (space == std::string_view::npos || space == 0) {
+            return std::nullopt;
+        }
+        topic_offset t;
+        t.topic = std::string(line.substr(0, space));
+        const auto number = line.substr(space + 1);
+        const char* number_end = number.data() + number.size();
+        auto [ptr, ec] = std::from_chars(number.data(), number_end, t.offset);
+        if (number.empty() || ec != std::errc() || ptr != number_end || t.offset < 0) {
+            return std::nullopt;
+        }
+        out.topics.push_back(std::move(t));
+        if (end == std::string_view::npos) {
+            return out;
+        }
+        rest = rest.substr(end + 1);
     }
-    event_notice notice;
-    notice.node_id = std::string(payload.substr(0, middle));
-    notice.topic = std::string(payload.substr(middle + 1, last - middle - 1));
-    const auto number = payload.substr(last + 1);
-    const char* end = number.data() + number.size();
-    auto [ptr, ec] = std::from_chars(number.data(), end, notice.offset);
-    if (number.empty() || ec != std::errc() || ptr != end || notice.offset < 0) {
-        return std::nullopt;
-    }
-    return notice;
 }
 
 }  // namespace conclave::store::postgres

@@ -12,16 +12,19 @@
 // Wake-ups: the committing transaction NOTIFYs, delivered at COMMIT (never for a rolled-back
 // batch), so another node's LISTEN learns that there is something to read:
 //
-//   channel "conclave_events": one notification per topic the batch appended to, with the
-//     payload "<node_id> <topic> <offset>", three fields separated by single spaces: the
-//     writing node's id (postgres_options::node_id), the topic and, in decimal, the offset of
-//     the topic's newest event in that commit. Example:
-//     "node-a job:0192f3c4-5d6e-7f80-9a1b-2c3d4e5f6071 3". Parse it from the right (the topic
-//     and the offset never hold a space, a node id may): parse_event_notice does. The events
-//     themselves are read from the table (read_events after the last offset the node has):
-//     a notification is a wake-up, never the carrier, and one missed (while disconnected) is
-//     caught up by reading. A node hears its own commits too: skip those whose node_id is
-//     yours (the commit listener already had them).
+//   channel "conclave_events": per commit that appended events, notifications whose payload
+//     is the writing node's id (postgres_options::node_id) on the first line, then one line
+//     per topic the batch appended to: the topic, a space, and in decimal the offset of the
+//     topic's newest event in that commit. Lines end with "\n" (not the last). Example:
+//     "node-a\njob:0192f3c4-5d6e-7f80-9a1b-2c3d4e5f6071 3\nspace:lobby 17". A commit touching
+//     many topics packs them into as few payloads as fit under max_notice_bytes (PostgreSQL
+//     takes less than 8000 bytes), each starting with the node id: one notification per topic
+//     cost the server and every listening node more than the work they announce.
+//     parse_event_notices reads one. The events themselves are read from the table
+//     (read_events after the last offset the node has): a notification is a wake-up, never
+//     the carrier, and one missed (while disconnected) is caught up by reading. A node hears
+//     its own commits too: skip those whose node_id is yours (the commit listener already had
+//     them). Node ids hold no control characters; topics hold no space.
 //   channel "conclave_jobs": payload "" (empty), once per commit that made jobs claimable
 //     (created, retried, or back in the queue after a failure, lease expiry or restart; a
 //     delayed job is claimable only at its run_at, so workers still wake at least that often).
@@ -35,6 +38,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "store/store.hpp"
 
@@ -74,17 +78,24 @@ inline constexpr const char* events_channel = "conclave_events";
 inline constexpr const char* jobs_channel = "conclave_jobs";
 
 // A conclave_events payload, parsed.
-struct event_notice {
-    std::string node_id;
+struct topic_offset {
     std::string topic;
     std::int64_t offset = 0;
 };
+struct event_notices {
+    std::string node_id;
+    std::vector<topic_offset> topics;
+};
 
-// "<node_id> <topic> <offset>"
-std::string format_event_notice(
-    std::string_view node_id, std::string_view topic, std::int64_t offset
+// Payloads stay under this size (in bytes), a topic's line never split.
+inline constexpr std::size_t max_notice_bytes = 7900;
+
+// The payloads announcing `topics` (see above); none when `topics` is empty.
+std::vector<std::string> format_event_notices(
+    std::string_view node_id, const std::vector<topic_offset>& topics
 );
-// nullopt when `payload` is not three non-empty fields ending in a non-negative integer.
-std::optional<event_notice> parse_event_notice(std::string_view payload);
+// nullopt unless `payload` is a non-empty node id and at least one "<topic> <offset>" line
+// (a topic without spaces, a non-negative decimal offset).
+std::optional<event_notices> parse_event_notices(std::string_view payload);
 
 }  // namespace conclave::store::postgres
