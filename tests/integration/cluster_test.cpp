@@ -2,8 +2,9 @@
 // jobs submitted on one node run on any and are watched live from another with exact resume;
 // a node killed with -9 loses only its leases and its jobs finish elsewhere, each once; the
 // database cutting every connection and refusing new ones makes /readyz and requests answer
-// 503, and the nodes recover by themselves with nothing lost; a job cancelled through one node
-// stops on the node running it.
+// 503, and the nodes recover by themselves with nothing lost; so does a PostgreSQL server (one
+// of the test's own) really stopped and started again under them; a job cancelled through one
+// node stops on the node running it.
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -17,6 +18,7 @@
 #include "http/client.hpp"
 #include "http/sse_client.hpp"
 #include "support/pg_database.hpp"
+#include "support/pg_server.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -35,11 +37,44 @@ protected:
     }
 
     std::unique_ptr<server_process> node(const std::string& id) {
+        return node_on(db_.url(), id, config_);
+    }
+
+    static std::unique_ptr<server_process> node_on(
+        const std::string& db_url, const std::string& id, const std::string& config
+    ) {
         return std::make_unique<server_process>(
             server_process::db_url,
-            db_.url(),
-            std::vector<std::string>{"--node-id", id, "--config", config_, "--concurrency", "16"}
+            db_url,
+            std::vector<std::string>{"--node-id", id, "--config", config, "--concurrency", "16"}
         );
+    }
+
+    // Polls GET `path` until it answers `status`; true if it did within `limit`.
+    static bool wait_status(
+        const std::string& url, const std::string& path, int status, std::chrono::seconds limit
+    ) {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (http::client(url).get(path).status == status) {
+                return true;
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+        return false;
+    }
+
+    // The error code of a JSON error answer ({"error":{"code":…}}), or "" when it is not one.
+    static std::string error_code(const std::string& body) {
+        boost::system::error_code ec;
+        const auto parsed = json::parse(body, ec);
+        if (ec || !parsed.is_object()) {
+            return "";
+        }
+        const auto* error = parsed.as_object().if_contains("error");
+        const auto* code =
+            error && error->is_object() ? error->as_object().if_contains("code") : nullptr;
+        return code && code->is_string() ? std::string(code->as_string()) : "";
     }
 
     static std::vector<std::string> submit_sleeps(const std::string& url, int n, int ms) {
@@ -280,6 +315,50 @@ TEST_F(ClusterTest, AJobCancelledThroughOneNodeStopsOnTheNodeRunningIt) {
     }
     EXPECT_EQ(types, (std::vector<std::string>{"job.queued", "job.started", "job.cancelled"}))
         << "the stopped handler wrote nothing after the cancel";
+}
+
+TEST_F(ClusterTest, PostgresRestartedMidRunAnswers503AndTheNodesRecoverByThemselves) {
+    // A server of this test's own: the shared one serves the other tests meanwhile.
+    pg_server server;
+    server.query("CREATE DATABASE conclave");
+    auto a = node_on(server.url("conclave"), "node-a", config_);
+    auto b = node_on(server.url("conclave"), "node-b", config_);
+    const auto before = submit_sleeps(a->url(), 20, 1000);
+    // Stop the server while the nodes run the jobs (they fit in 2 × 16 slots).
+    int active = 0;
+    for (int tries = 0; tries < 200 && active == 0; ++tries) {
+        for (const auto& id : before) {
+            active += job(b->url(), id).at("state") == "active";
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_GT(active, 0) << "no job ever ran";
+    server.stop();
+    for (const auto* n : {a.get(), b.get()}) {
+        EXPECT_TRUE(wait_status(n->url(), "/readyz", 503, 20s))
+            << n->url() << ": /readyz must fail while the server is down";
+        auto refused = http::client(n->url()).post("/v1/jobs", R"({"type":"noop"})");
+        EXPECT_EQ(refused.status, 503) << refused.body;
+        EXPECT_EQ(error_code(refused.body), "unavailable") << refused.body;
+    }
+    // Down long enough for the running attempts (1 s sleeps) to end unrecorded.
+    std::this_thread::sleep_for(1500ms);
+    server.start();
+    for (const auto* n : {a.get(), b.get()}) {
+        ASSERT_TRUE(wait_status(n->url(), "/readyz", 200, 30s))
+            << n->url() << " must recover by itself\n"
+            << server.log();
+    }
+    const auto after = submit_sleeps(b->url(), 20, 100);
+    ASSERT_TRUE(wait_all_ended(a->url(), before, 60s));
+    ASSERT_TRUE(wait_all_ended(a->url(), after, 60s));
+    expect_each_ended_once(b->url(), before);
+    expect_each_ended_once(b->url(), after);
+    int ran_again = 0;
+    for (const auto& id : before) {
+        ran_again += job(a->url(), id).at("attempts").as_int64() >= 2;
+    }
+    EXPECT_GT(ran_again, 0) << "no attempt was under way when the server stopped";
 }
 
 }  // namespace
