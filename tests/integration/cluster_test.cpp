@@ -4,7 +4,8 @@
 // database cutting every connection and refusing new ones makes /readyz and requests answer
 // 503, and the nodes recover by themselves with nothing lost; so does a PostgreSQL server (one
 // of the test's own) really stopped and started again under them; a job cancelled through one
-// node stops on the node running it.
+// node stops on the node running it; a node frozen past its lease (SIGSTOP) loses its job to
+// another, and when it wakes its late writes are refused.
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -14,6 +15,7 @@
 #include <boost/json.hpp>
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include "http/client.hpp"
 #include "http/sse_client.hpp"
@@ -47,6 +49,22 @@ protected:
             server_process::db_url,
             db_url,
             std::vector<std::string>{"--node-id", id, "--config", config, "--concurrency", "16"}
+        );
+    }
+
+    // As node_on, logging everything from debug up to `log` (one JSON object per line).
+    static std::unique_ptr<server_process> logged_node_on(
+        const std::string& db_url,
+        const std::string& id,
+        const std::string& config,
+        const std::string& log
+    ) {
+        const std::string command =
+            "exec '" + conclave_binary() + "' serve --listen 127.0.0.1:0 --db '" + db_url +
+            "' --node-id " + id + " --config '" + config +
+            "' --concurrency 16 --log-level debug --log-format json 2>'" + log + "'";
+        return std::make_unique<server_process>(
+            std::vector<std::string>{"/bin/sh", "-c", command}, server_process::command_line
         );
     }
 
@@ -359,6 +377,146 @@ TEST_F(ClusterTest, PostgresRestartedMidRunAnswers503AndTheNodesRecoverByThemsel
         ran_again += job(a->url(), id).at("attempts").as_int64() >= 2;
     }
     EXPECT_GT(ran_again, 0) << "no attempt was under way when the server stopped";
+}
+
+// Stops process `pid` (SIGSTOP) until the guard is resumed or destroyed, so that a failed
+// assertion never leaves a node frozen.
+class frozen {
+public:
+    explicit frozen(pid_t pid) : pid_(pid) { ::kill(pid_, SIGSTOP); }
+    ~frozen() { resume(); }
+    frozen(const frozen&) = delete;
+    frozen& operator=(const frozen&) = delete;
+
+    void resume() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGCONT);
+            pid_ = -1;
+        }
+    }
+
+private:
+    pid_t pid_;
+};
+
+// The lines of a JSON log about job `id` whose message contains `text`.
+int log_lines_about(const std::string& log, const std::string& id, const std::string& text) {
+    std::ifstream in(log);
+    int found = 0;
+    for (std::string line; std::getline(in, line);) {
+        boost::system::error_code ec;
+        const auto parsed = json::parse(line, ec);
+        if (ec || !parsed.is_object()) {
+            continue;
+        }
+        const auto& o = parsed.as_object();
+        const auto* job_id = o.if_contains("job_id");
+        const auto* msg = o.if_contains("msg");
+        found += job_id && *job_id == id.c_str() && msg && msg->is_string() &&
+                 msg->as_string().find(text) != json::string::npos;
+    }
+    return found;
+}
+
+TEST_F(ClusterTest, ANodeFrozenPastItsLeaseLosesItsJobAndItsLateWritesAreRefused) {
+    // A transaction the frozen node left open would keep the job's rows locked, and the sweep
+    // skips locked jobs: as a deployment should, end such sessions (the node reconnects).
+    db_.admin_query(
+        "ALTER DATABASE " + db_.name() + " SET idle_in_transaction_session_timeout = '1s'"
+    );
+    const auto log_a = dir_.file("node-a.log");
+    auto a = logged_node_on(db_.url(), "node-a", config_, log_a);
+    // Two deltas `gap` apart, then the outcome; back in the queue at once when its lease expires
+    // (no backoff). Node a is frozen between the deltas until the job was taken over, which is
+    // past its lease (2 s) and so past `gap`: when it wakes, its second delta and its outcome
+    // are due at once, before it can hear that the job is no longer its (which stops its
+    // handler), and they reach the store while node b still runs the job.
+    constexpr auto gap = 1500ms;
+    const std::string text = "aabb";
+    const json::object body{
+        {"type", "type"},
+        {"payload",
+         json::object{
+             {"text", text},
+             {"chunk", 2},
+             {"interval_ms", std::chrono::milliseconds(gap).count()}}},
+        {"backoff_base_s", 0}};
+    auto res = http::client(a->url()).post("/v1/jobs", json::serialize(body));
+    ASSERT_EQ(res.status, 201) << res.body;
+    const std::string id(json::parse(res.body).at("id").as_string());
+    auto deltas_of = [&](const std::string& url, std::int64_t attempt) {
+        int n = 0;
+        for (const auto& e : events(url, id)) {
+            n += e.at("type") == "delta" &&
+                 e.at("data").as_object().at("attempt").as_int64() == attempt;
+        }
+        return n;
+    };
+    // Freeze node a once its first delta is written.
+    bool started = false;
+    for (int tries = 0; tries < 500 && !started; ++tries) {
+        started = deltas_of(a->url(), 1) > 0;
+        std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_TRUE(started) << "node a never ran the job";
+    const auto frozen_at = std::chrono::steady_clock::now();
+    frozen freeze(a->pid());
+    auto b = node("node-b");
+    ASSERT_EQ(deltas_of(b->url(), 1), 1) << "node a was frozen too late: it wrote its 2nd delta";
+    // Node b's lease sweep ends node a's attempt, and node b runs the job again.
+    bool taken = false;
+    for (int tries = 0; tries < 800 && !taken; ++tries) {
+        const auto j = job(b->url(), id);
+        taken = j.at("state") == "active" && j.at("lease_owner") == "node-b";
+        std::this_thread::sleep_for(25ms);
+    }
+    ASSERT_TRUE(taken) << "node b never took over the job";
+    const auto taken_attempt = job(b->url(), id).at("attempts").as_int64();
+    EXPECT_GE(taken_attempt, 2);
+    // Node a wakes while node b runs the job, its second delta and its outcome overdue.
+    std::this_thread::sleep_until(frozen_at + gap);  // a no-op: the lease is longer
+    freeze.resume();
+    ASSERT_TRUE(wait_all_ended(b->url(), {id}, 30s));
+    bool refused = false;
+    for (int tries = 0; tries < 300 && !refused; ++tries) {
+        refused = log_lines_about(log_a, id, "outcome not recorded") > 0;
+        std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_TRUE(refused) << "node a never tried to record its attempt after waking";
+
+    // One outcome, written by node b for its attempt; node a (still serving) recorded nothing.
+    expect_each_ended_once(b->url(), {id});
+    ASSERT_EQ(http::client(a->url()).get("/healthz").status, 200)
+        << "node a must outlive its lease";
+    EXPECT_EQ(attempts_ran_here(a->url(), "type"), 0) << "node a recorded an outcome";
+    EXPECT_EQ(attempts_ran_here(b->url(), "type"), 1);
+    // Attempts only move forward through the job's events (a late delta of node a's attempt
+    // would come after node b's job.started), and the last attempt's text is whole.
+    std::int64_t attempt = 0;
+    int backwards = 0;
+    std::string first_backwards;
+    std::string last_text;
+    for (const auto& e : events(b->url(), id)) {
+        if (!e.at("data").is_object()) {
+            continue;
+        }
+        const auto& data = e.at("data").as_object();
+        if (const auto* at = data.if_contains("attempt")) {
+            if (at->as_int64() < attempt && backwards++ == 0) {
+                first_backwards = json::serialize(e);
+            }
+            attempt = std::max(attempt, at->as_int64());
+            if (e.at("type") == "delta" && at->as_int64() == taken_attempt) {
+                last_text += data.at("text").as_string();
+            }
+        }
+        if (e.at("type") == "job.succeeded") {
+            EXPECT_EQ(data.at("attempt").as_int64(), taken_attempt);
+        }
+    }
+    EXPECT_EQ(backwards, 0) << "events of an earlier attempt written late, the first: "
+                            << first_backwards;
+    EXPECT_EQ(last_text, text);
 }
 
 }  // namespace
