@@ -74,7 +74,7 @@ net::awaitable<void> delta_coalescer::open(std::string id, std::string token, in
         co_return;
     }
     auto work = open_on_strand(std::move(id), std::move(token), attempt);
-    co_await net::co_spawn(*strand, std::move(work), net::use_awaitable);
+    co_await net::co_spawn(*strand, std::move(work), uncancelled_awaitable());
 }
 
 net::awaitable<void> delta_coalescer::open_on_strand(
@@ -102,7 +102,7 @@ net::awaitable<result<void>> delta_coalescer::add(
     auto work = add_on_strand(
         std::move(id), std::move(token), std::move(type), std::move(part), std::move(text)
     );
-    co_return co_await net::co_spawn(*strand, std::move(work), net::use_awaitable);
+    co_return co_await net::co_spawn(*strand, std::move(work), uncancelled_awaitable());
 }
 
 net::awaitable<result<void>> delta_coalescer::add_on_strand(
@@ -186,7 +186,7 @@ net::awaitable<result<std::vector<store::event>>> delta_coalescer::flush(std::st
         co_return std::vector<store::event>{};
     }
     auto work = flush_on_strand(std::move(id));
-    co_return co_await net::co_spawn(*strand, std::move(work), net::use_awaitable);
+    co_return co_await net::co_spawn(*strand, std::move(work), uncancelled_awaitable());
 }
 
 net::awaitable<result<std::vector<store::event>>> delta_coalescer::flush_on_strand(std::string id) {
