@@ -548,6 +548,15 @@ net::awaitable<void> engine::record_outcome(
             co_await db_.fail_job(j.id, j.lease_token, std::move(text), retryable, policy_, now);
     }
     if (!outcome) {
+        // Fenced: the attempt lost its lease (taken over, or the job cancelled) meanwhile.
+        metrics::global()
+            .counter(
+                "conclave_job_outcomes_refused_total",
+                {{"type", j.type}, {"code", to_string(outcome.error().code)}},
+                "In-process attempts whose outcome the store refused (lease_lost: the job was "
+                "taken over; invalid_transition: it was cancelled), by type and error code"
+            )
+            .inc();
         log_with(
             *logger("jobs"),
             spdlog::level::debug,

@@ -233,6 +233,11 @@ void writer::connect() {
     db_ = std::make_unique<connection>(
         options_.conninfo, options_.schema, "conclave " + options_.node_id + " writer"
     );
+    // A batch runs its statements back to back, so its transaction is idle only when this
+    // process stopped (frozen, or stalled for seconds): the server then ends the session and
+    // releases its row locks, which would otherwise stop the other nodes' writes to those jobs
+    // and topics — and their sweeps, which skip locked jobs — for as long as the node is stuck.
+    db_->exec_script("SET idle_in_transaction_session_timeout = '10s'");
     connected_ = true;
 }
 
