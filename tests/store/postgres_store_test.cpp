@@ -290,9 +290,10 @@ TEST_F(PostgresStoreTest, CommitOrderIsOffsetOrderAcrossTwoStores) {
     }
     std::atomic<bool> writing{true};
     std::int64_t followed = 0;
+    // Out here: the follower outlives the body's frame (run_coro runs until it is done too).
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
     run_coro(
         [&](net::io_context& ioc) -> net::awaitable<void> {
-            const auto deadline = std::chrono::steady_clock::now() + 60s;
             auto follower = [&]() -> net::awaitable<void> {
                 while ((writing.load() || followed < total) &&
                        std::chrono::steady_clock::now() < deadline) {
