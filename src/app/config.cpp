@@ -2,12 +2,15 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <limits>
 #include <set>
+#include <utility>
 
 #include <toml++/toml.h>
 #include <unistd.h>
 
 #include "app/keys.hpp"
+#include "app/toml_integer.hpp"
 #include "core/logging.hpp"
 
 namespace conclave::app {
@@ -56,7 +59,14 @@ std::optional<error> read_value(
         }
         return bad("config: '" + where + key + "' must be a number");
     } else {
-        if (auto v = node->value<std::int64_t>()) {
+        if (auto v = toml_integer(*node)) {
+            if (!std::in_range<T>(*v)) {
+                return bad(
+                    "config: '" + where + key + "' must be an integer from " +
+                    std::to_string(std::numeric_limits<T>::min()) + " to " +
+                    std::to_string(std::numeric_limits<T>::max())
+                );
+            }
             out = static_cast<T>(*v);
             return std::nullopt;
         }

@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "app/toml_integer.hpp"
+
 namespace conclave::app {
 namespace {
 
@@ -126,7 +128,7 @@ std::optional<error> parse_auth(const toml::table& root, http::auth_options& out
             }
             (field == "rate_per_s" ? out.rate_per_s : out.burst_s) = *value;
         } else if (field == "max_token_ttl_s") {
-            auto value = v.value<std::int64_t>();
+            auto value = toml_integer(v);
             if (!value || *value < 1 || *value > max_token_ttl_limit_s) {
                 return bad(
                     "config: 'auth.max_token_ttl_s' must be an integer from 1 to " +

@@ -86,6 +86,22 @@ TEST(ConfigTest, MistakesAreNamed) {
     EXPECT_FALSE(build_registry(*builtin_remote).has_value());
 }
 
+// Integers: a float past the integer range, or an integer past the field's type, is refused
+// with the key named (not converted: toml++'s own conversion is undefined there); an integral
+// float is taken.
+TEST(ConfigTest, IntegersOutOfRangeAreRefused) {
+    test::temp_dir dir;
+    for (const char* value : {"9.2e77", "-1e19", "inf", "nan", "4294967296", "2.5"}) {
+        auto refused = load_config(write(dir, std::string("[engine]\nconcurrency = ") + value));
+        ASSERT_FALSE(refused.has_value()) << value;
+        EXPECT_NE(refused.error().message.find("engine.concurrency"), std::string::npos)
+            << refused.error().message;
+    }
+    auto taken = load_config(write(dir, "[engine]\nconcurrency = 4.0\n"));
+    ASSERT_TRUE(taken.has_value()) << taken.error().message;
+    EXPECT_EQ(taken->engine.concurrency, 4);
+}
+
 TEST(ConfigTest, ProviderBudgetsAreReadAndBadOnesRefused) {
     test::temp_dir dir;
     auto c = load_config(write(dir, R"(

@@ -53,7 +53,18 @@ TEST(KeysTest, RatesMustBeFinite) {
 // token asked for with ttl_s near INT64_MAX overflowed now + ttl (undefined behaviour; in
 // practice a token that had expired before it was issued).
 TEST(KeysTest, TokenTtlIsBounded) {
-    for (const char* value : {"0", "-1", "315360001", "9223372036854775807", "1.5"}) {
+    // 9.2e77 and 1e19: floats past any integer (toml++'s own conversion is undefined there).
+    for (const char* value :
+         {"0",
+          "-1",
+          "315360001",
+          "9223372036854775807",
+          "1.5",
+          "9.2e77",
+          "1e19",
+          "-1e19",
+          "inf",
+          "nan"}) {
         http::auth_options options;
         const auto text = std::string("[auth]\nmax_token_ttl_s = ") + value + "\n";
         auto refused = parse_auth(toml::parse(text), options);
@@ -63,6 +74,8 @@ TEST(KeysTest, TokenTtlIsBounded) {
     http::auth_options options;
     EXPECT_FALSE(parse_auth(toml::parse("[auth]\nmax_token_ttl_s = 315360000\n"), options));
     EXPECT_EQ(options.max_token_ttl_s, 315'360'000);
+    EXPECT_FALSE(parse_auth(toml::parse("[auth]\nmax_token_ttl_s = 3600.0\n"), options));
+    EXPECT_EQ(options.max_token_ttl_s, 3600) << "an integral float is an integer";
 }
 
 }  // namespace
