@@ -1,43 +1,29 @@
 #include "support/pg_database.hpp"
 
-#include <array>
 #include <atomic>
-#include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <stdexcept>
 
+#include <libpq-fe.h>
 #include <unistd.h>
 
 namespace conclave::test {
-namespace {
 
-// Runs a shell command, returning its standard output; throws when it fails.
-std::string run(const std::string& command) {
-    FILE* pipe = popen(command.c_str(), "r");
-    if (!pipe) {
-        throw std::runtime_error("cannot run: " + command);
+std::string run_sql(const std::string& url, const std::string& sql) {
+    const std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(url.c_str()), &PQfinish);
+    if (PQstatus(conn.get()) != CONNECTION_OK) {
+        throw std::runtime_error(std::string("cannot connect: ") + PQerrorMessage(conn.get()));
     }
-    std::string out;
-    std::array<char, 4096> buf{};
-    while (auto n = fread(buf.data(), 1, buf.size(), pipe)) {
-        out.append(buf.data(), n);
+    const std::unique_ptr<PGresult, decltype(&PQclear)> res(
+        PQexec(conn.get(), sql.c_str()), &PQclear
+    );
+    const auto status = PQresultStatus(res.get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        throw std::runtime_error(sql + ": " + PQresultErrorMessage(res.get()));
     }
-    if (pclose(pipe) != 0) {
-        throw std::runtime_error("failed: " + command + "\n" + out);
-    }
-    return out;
+    return PQntuples(res.get()) > 0 ? PQgetvalue(res.get(), 0, 0) : "";
 }
-
-// Single-quoted for the shell.
-std::string quoted(const std::string& s) {
-    std::string out = "'";
-    for (char ch : s) {
-        out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-    }
-    return out + "'";
-}
-
-}  // namespace
 
 pg_database::pg_database() {
     const char* url = std::getenv("CONCLAVE_TEST_PG_URL");
@@ -52,24 +38,23 @@ pg_database::pg_database() {
     name_ = "conclave_" + std::to_string(getpid()) + "_" + std::to_string(++counter);
     const auto slash = admin_url_.rfind('/');
     url_ = admin_url_.substr(0, slash + 1) + name_;
-    run("psql -qAt " + quoted(admin_url_) + " -c " + quoted("CREATE DATABASE " + name_));
+    run_sql(admin_url_, "CREATE DATABASE " + name_);
 }
 
 pg_database::~pg_database() {
     try {
-        run("psql -qAt " + quoted(admin_url_) + " -c " +
-            quoted("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)"));
+        run_sql(admin_url_, "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
     } catch (const std::exception&) {
         // Left for the throwaway server's removal.
     }
 }
 
 std::string pg_database::query(const std::string& sql) const {
-    return run("psql -qAt " + quoted(url_) + " -c " + quoted(sql));
+    return run_sql(url_, sql);
 }
 
 std::string pg_database::admin_query(const std::string& sql) const {
-    return run("psql -qAt " + quoted(admin_url_) + " -c " + quoted(sql));
+    return run_sql(admin_url_, sql);
 }
 
 }  // namespace conclave::test

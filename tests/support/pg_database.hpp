@@ -7,6 +7,11 @@
 
 namespace conclave::test {
 
+// Runs `sql` (one or more statements) on the database at `url` (a postgresql:// URL or a libpq
+// conninfo) over a connection of its own; returns the first column of the first row of the
+// last statement ("" when none). Throws std::runtime_error with the server's message.
+std::string run_sql(const std::string& url, const std::string& sql);
+
 class pg_database {
 public:
     // Creates database "conclave_<pid>_<n>". Throws (naming with-postgres.sh) when
@@ -21,7 +26,7 @@ public:
 
     const std::string& name() const { return name_; }
 
-    // Runs `sql` with psql on this database; returns its unaligned, tuples-only output.
+    // Runs `sql` on this database (run_sql).
     std::string query(const std::string& sql) const;
     // The same on the server's own database (e.g. to lock this one's clients out).
     std::string admin_query(const std::string& sql) const;

@@ -23,6 +23,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/pg_database.hpp"
+
 namespace conclave::test {
 namespace {
 
@@ -326,22 +328,7 @@ std::string pg_server::url(const std::string& database) const {
 }
 
 std::string pg_server::query(const std::string& sql, const std::string& database) const {
-    const std::unique_ptr<PGconn, decltype(&PQfinish)> conn(
-        PQconnectdb(conninfo(port_, database).c_str()), &PQfinish
-    );
-    if (PQstatus(conn.get()) != CONNECTION_OK) {
-        throw std::runtime_error(
-            std::string("pg_server: cannot connect: ") + PQerrorMessage(conn.get())
-        );
-    }
-    const std::unique_ptr<PGresult, decltype(&PQclear)> res(
-        PQexec(conn.get(), sql.c_str()), &PQclear
-    );
-    const auto status = PQresultStatus(res.get());
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        throw std::runtime_error("pg_server: " + sql + ": " + PQresultErrorMessage(res.get()));
-    }
-    return PQntuples(res.get()) > 0 ? PQgetvalue(res.get(), 0, 0) : "";
+    return run_sql(conninfo(port_, database), sql);
 }
 
 std::string pg_server::log() const {
