@@ -925,7 +925,7 @@ net::awaitable<result<std::vector<store::event>>> engine::publish(
             errc::bad_request, "invalid topic name: segments of [A-Za-z0-9_.-] joined by ':'"
         );
     }
-    if (topic.starts_with("job:")) {
+    if (store::is_job_topic(topic)) {
         co_return fail(
             errc::bad_request,
             "job topics are written by their job's worker (POST /v1/jobs/{id}/events)"

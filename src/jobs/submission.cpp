@@ -239,7 +239,7 @@ result<store::new_job> parse_submission(
                 );
             }
             std::string name(t.get_string());
-            if (name.starts_with("job:")) {
+            if (store::is_job_topic(name)) {
                 return bad("'topics' may not name a job topic ('" + name + "')");
             }
             if (std::find(job.topics.begin(), job.topics.end(), name) == job.topics.end()) {

@@ -19,7 +19,7 @@ std::int64_t throughput::bucket_start(unix_ms t) const {
 void throughput::record(const std::vector<store::event>& committed) {
     std::int64_t succeeded = 0, failed = 0, cancelled = 0;
     for (const auto& e : committed) {
-        if (!std::string_view(e.topic).starts_with("job:")) {
+        if (!store::is_job_topic(e.topic)) {
             continue;
         }
         if (e.type == "job.succeeded") {

@@ -65,9 +65,12 @@ std::string job_topic(std::string_view id) {
     return std::string(job_topic_prefix) + std::string(id);
 }
 
+bool is_job_topic(std::string_view topic) {
+    return topic.starts_with(job_topic_prefix);
+}
+
 std::string_view job_of_topic(std::string_view topic) {
-    return topic.starts_with(job_topic_prefix) ? topic.substr(job_topic_prefix.size())
-                                               : std::string_view{};
+    return is_job_topic(topic) ? topic.substr(job_topic_prefix.size()) : std::string_view{};
 }
 
 std::string conversation_topic(std::string_view id) {

@@ -144,6 +144,8 @@ using retry_policy =
 
 // The topic every event of job `id` goes to.
 std::string job_topic(std::string_view id);
+// Whether `topic` is in the jobs' namespace ("job:…"), reserved for their events.
+bool is_job_topic(std::string_view topic);
 // The id of the job whose topic `topic` is, or empty when it is not a job's topic.
 std::string_view job_of_topic(std::string_view topic);
 

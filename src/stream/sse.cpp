@@ -216,7 +216,7 @@ net::awaitable<http::response> open_stream(
         if (!probe) {
             co_return http::error_response(probe.error());
         }
-        if (!topic.starts_with("job:")) {
+        if (!store::is_job_topic(topic)) {
             continue;
         }
         ++job_topics;
