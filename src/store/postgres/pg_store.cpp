@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include <boost/asio/thread_pool.hpp>
@@ -180,16 +181,13 @@ public:
     // The completion's outcome, filled in when the group runs (before the batch commits).
     outcome add(std::string id, std::string token, std::string result_text, unix_ms now) {
         auto out = std::make_shared<result<job>>(job{});
+        ids_.insert(id);
         entries_.push_back(entry{std::move(id), std::move(token), std::move(result_text), now, out}
         );
         return out;
     }
 
-    bool has(const std::string& id) const {
-        return std::any_of(entries_.begin(), entries_.end(), [&](const entry& e) {
-            return e.id == id;
-        });
-    }
+    bool has(const std::string& id) const { return ids_.contains(id); }
 
     void run(write_txn& txn) override {
         auto& db = txn.db();
@@ -264,6 +262,7 @@ private:
         outcome out;
     };
     std::vector<entry> entries_;
+    std::unordered_set<std::string> ids_;  // of entries_ (a batch holds thousands)
 };
 
 // queued|active job `j` (its row locked) → cancelled (see store::cancel_job).
