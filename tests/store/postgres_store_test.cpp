@@ -23,6 +23,7 @@
 
 #include "core/metrics.hpp"
 #include "store/postgres/pg_conn.hpp"
+#include "store/postgres/pg_group_commit.hpp"
 #include "store/postgres/pg_migrations.hpp"
 #include "store/postgres/pg_store.hpp"
 #include "store/store_contract.hpp"
@@ -677,6 +678,64 @@ TEST_F(PostgresStoreTest, CompletionsOfOneBatchRunTogetherWithTheirOwnOutcomes) 
         EXPECT_EQ(events[idx].back().offset, 3);
     }
     EXPECT_EQ(events[1].size(), 2U) << "no event for a refused completion";
+}
+
+// A writer stopped inside a transaction (here a write that stalls after locking a topic row,
+// as a frozen node would) loses its session once it has been idle there for
+// idle_in_transaction_ms: the row lock goes with it, so other sessions go on, and the stalled
+// batch's writes get store::unavailable instead of committing late. The next batch reconnects.
+TEST_F(PostgresStoreTest, AWriterIdleInATransactionLosesItsSessionAndItsLocks) {
+    auto db = open(node("i"));  // the schema
+    run_coro([&](auto&) -> net::awaitable<void> {
+        co_await db->append_events("space:held", one_event(), t0);
+    });
+    pg::writer w(
+        {.conninfo = test_url(),
+         .schema = schema_,
+         .node_id = node("i2"),
+         .idle_in_transaction_ms = 200}
+    );
+    std::atomic<bool> locked{false};
+    auto stalled = std::async(std::launch::async, [&] {
+        std::string outcome = "committed";
+        run_coro([&](auto&) -> net::awaitable<void> {
+            std::function<bool(pg::write_txn&)> fn = [&](pg::write_txn& txn) {
+                txn.lock_topics({"space:held"});
+                locked = true;
+                std::this_thread::sleep_for(5s);  // idle in the transaction, the row locked
+                return true;
+            };
+            try {
+                co_await w.submit<bool>(std::move(fn));
+            } catch (const store::unavailable&) {
+                outcome = "unavailable";
+            }
+        });
+        return outcome;
+    });
+    while (!locked) {
+        std::this_thread::sleep_for(5ms);
+    }
+    auto other = session();
+    other->exec_script("SET lock_timeout = '3s'; BEGIN");
+    bool got_lock = true;
+    try {
+        other->exec("SELECT 1 FROM topics WHERE name = 'space:held' FOR UPDATE");
+    } catch (const pg::pg_error& e) {
+        got_lock = false;
+        ADD_FAILURE() << "the stalled writer kept its lock: " << e.what();
+    }
+    other->exec_script(got_lock ? "COMMIT" : "ROLLBACK");
+    EXPECT_EQ(stalled.get(), "unavailable") << "the stalled batch must not commit late";
+    bool next = false;
+    run_coro([&](auto&) -> net::awaitable<void> {
+        std::function<bool(pg::write_txn&)> fn = [](pg::write_txn& txn) {
+            txn.append("space:held", "tick", "{}", t0);
+            return true;
+        };
+        next = co_await w.submit<bool>(std::move(fn));
+    });
+    EXPECT_TRUE(next) << "the writer reconnected";
 }
 
 // Another session's transaction left open after reading every table holds no lock the store

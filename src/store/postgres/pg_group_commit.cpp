@@ -237,7 +237,10 @@ void writer::connect() {
     // process stopped (frozen, or stalled for seconds): the server then ends the session and
     // releases its row locks, which would otherwise stop the other nodes' writes to those jobs
     // and topics — and their sweeps, which skip locked jobs — for as long as the node is stuck.
-    db_->exec_script("SET idle_in_transaction_session_timeout = '10s'");
+    db_->exec_script(
+        "SET idle_in_transaction_session_timeout = " +
+        std::to_string(options_.idle_in_transaction_ms)
+    );
     connected_ = true;
 }
 

@@ -50,6 +50,9 @@ struct writer_options {
     std::string schema;
     std::string node_id;  // in NOTIFY payloads and the session's application_name
     std::size_t max_batch = 4096;
+    // The server ends the writer's session when it sits this long idle inside a transaction
+    // (see writer::connect).
+    int idle_in_transaction_ms = 10'000;
 };
 
 // The transaction a batch's writes run in. Only the writer thread touches it.
