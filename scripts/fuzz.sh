@@ -22,7 +22,7 @@ fi
 targets=(
     "llm_stream_fuzz|src/llm/sse_decoder.cpp src/llm/openai_wire.cpp|src/llm/sse_decoder.hpp src/llm/openai_wire.hpp src/llm/provider.hpp src/core/asio.hpp src/core/error.hpp|-lboost_json|-max_len=4096"
     "ranking_fuzz|src/council/ranking.cpp|src/council/ranking.hpp||-max_len=8192"
-    "request_json_fuzz|src/http/json_body.cpp src/jobs/submission.cpp src/jobs/registry.cpp src/store/topic.cpp src/core/error.cpp|src/http/json_body.hpp src/jobs/submission.hpp src/jobs/registry.hpp src/store/records.hpp src/store/topic.hpp src/core/error.hpp|-lboost_json -lfmt|-max_len=4096"
+    "request_json_fuzz|src/http/json_body.cpp src/jobs/submission.cpp src/jobs/registry.cpp src/store/records.cpp src/store/topic.cpp src/core/error.cpp|src/http/json_body.hpp src/jobs/submission.hpp src/jobs/registry.hpp src/store/records.hpp src/store/topic.hpp src/core/error.hpp|-lboost_json -lfmt|-max_len=4096"
     "cursor_topic_fuzz|src/events/cursor.cpp src/store/topic.cpp src/http/json_body.cpp src/core/error.cpp|src/events/cursor.hpp src/store/topic.hpp src/http/json_body.hpp src/core/error.hpp|-lboost_json|-max_len=1024"
     "auth_fuzz|src/http/auth.cpp src/store/topic.cpp src/core/error.cpp|src/http/auth.hpp src/http/message.hpp src/store/topic.hpp src/core/error.hpp|-lboost_json -lcrypto|-max_len=2048"
     # toml++ 3.3.0 has known precondition bugs on malformed input (see fuzz/toml_ignorelist.txt):
