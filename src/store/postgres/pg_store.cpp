@@ -170,10 +170,12 @@ void end_attempt(
     j.lease_expires_at = 0;
 }
 
-// The completions (active → succeeded) of a batch, run together: one statement locks and
-// reads every job, one updates those whose lease holds, one locks their topics, then the
-// events are numbered in memory. A job completed twice in one batch (a stale worker and the
-// current one) starts a new group: the second completion reads what the first wrote.
+// The completions (active → succeeded) of a batch, run together: one UPDATE moves every job
+// whose lease holds (the check is its WHERE clause, so it needs no locking read first: a row
+// another transaction is changing is waited for and looked at again once that commits), one
+// read explains those it left alone, one statement locks the topics, then the events are
+// numbered in memory. A job completed twice in one batch (a stale worker and the current one)
+// starts a new group: the second completion reads what the first wrote.
 class completions final : public write_txn::deferred_group {
 public:
     using outcome = std::shared_ptr<result<job>>;
@@ -191,61 +193,75 @@ public:
 
     void run(write_txn& txn) override {
         auto& db = txn.db();
-        std::vector<std::string> ids;
+        // In id order: two batches completing overlapping jobs tend to lock them in the same
+        // order (a deadlock, should the plan visit them otherwise, runs the batch again).
+        std::sort(entries_.begin(), entries_.end(), [](const entry& a, const entry& b) {
+            return a.id < b.id;
+        });
+        std::vector<std::string> ids, tokens, results;
+        std::vector<std::int64_t> times;
         for (const auto& e : entries_) {
             ids.push_back(e.id);
+            tokens.push_back(e.token);
+            results.push_back(e.result_text);
+            times.push_back(e.now);
         }
-        // In id order: two batches completing overlapping jobs lock them in the same order.
-        std::unordered_map<std::string, job> found;
+        std::unordered_map<std::string, job> moved;
         auto r = db.exec(
-            "SELECT " CONCLAVE_JOB_COLUMNS
-            " FROM jobs WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
-            ids
+            "UPDATE jobs SET state = 'succeeded', result = c.c_result, finished_at = c.c_finished, "
+            "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL FROM "
+            "unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS c(c_id, c_token, "
+            "c_result, c_finished) WHERE jobs.id = c.c_id AND jobs.state = 'active' AND "
+            "jobs.lease_token = c.c_token RETURNING " CONCLAVE_JOB_COLUMNS,
+            ids,
+            tokens,
+            results,
+            times
         );
         for (int row = 0; row < r.size(); ++row) {
             auto j = read_job(r, row);
             auto id = j.id;
-            found.emplace(std::move(id), std::move(j));
+            moved.emplace(std::move(id), std::move(j));
         }
-        std::vector<job*> done;
-        std::vector<std::int64_t> seqs;
-        std::vector<std::string> results;
-        std::vector<std::int64_t> times;
+        std::unordered_map<std::string, job> refused;  // why: read as they are now
+        if (moved.size() < entries_.size()) {
+            std::vector<std::string> missing;
+            for (const auto& e : entries_) {
+                if (!moved.contains(e.id)) {
+                    missing.push_back(e.id);
+                }
+            }
+            auto left = db.exec(
+                "SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE id = ANY($1::text[])", missing
+            );
+            for (int row = 0; row < left.size(); ++row) {
+                auto j = read_job(left, row);
+                auto id = j.id;
+                refused.emplace(std::move(id), std::move(j));
+            }
+        }
+        std::vector<const job*> done;
         for (auto& e : entries_) {
-            auto it = found.find(e.id);
+            if (auto it = moved.find(e.id); it != moved.end()) {
+                *e.out = std::move(it->second);
+                done.push_back(&**e.out);
+                continue;
+            }
+            auto it = refused.find(e.id);
             auto checked = check_lease(
-                it == found.end() ? std::nullopt : std::optional<job>(std::move(it->second)),
+                it == refused.end() ? std::nullopt : std::optional<job>(std::move(it->second)),
                 e.id,
                 e.token
             );
-            if (!checked) {
-                *e.out = checked.error();
-                continue;
-            }
-            auto& j = *checked;
-            j.state = job_state::succeeded;
-            j.result = e.result_text;
-            j.finished_at = e.now;
-            j.lease_owner.clear();
-            j.lease_token.clear();
-            seqs.push_back(j.seq);
-            results.push_back(std::move(e.result_text));
-            times.push_back(e.now);
-            *e.out = std::move(checked);
-            done.push_back(&**e.out);
+            *e.out = checked
+                         ? result<job>(fail(
+                               errc::lease_lost, "lease token for job " + e.id + " is not current"
+                           ))
+                         : result<job>(checked.error());
         }
         if (done.empty()) {
             return;
         }
-        db.exec(
-            "UPDATE jobs SET state = 'succeeded', result = c.result, finished_at = c.finished, "
-            "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL FROM "
-            "unnest($1::bigint[], $2::text[], $3::bigint[]) AS c(seq, result, finished) "
-            "WHERE jobs.seq = c.seq",
-            seqs,
-            results,
-            times
-        );
         lock_topics_of(txn, done, [](const job* j) -> const job& { return *j; });
         for (const job* j : done) {
             append_job_event(txn, *j, "job.succeeded", succeeded_data(*j), j->finished_at);
@@ -478,18 +494,23 @@ std::vector<claimed_job> claim(write_txn& txn, const claim_request& request) {
     if (picked.empty()) {
         return {};
     }
-    std::vector<std::string> ids;
+    std::vector<std::int64_t> seqs;
     std::vector<std::string> tokens;
+    std::vector<std::string> rerun;  // jobs that ran before: they may have recorded steps
     for (auto& j : picked) {
+        if (j.started_at != 0) {
+            rerun.push_back(j.id);
+        }
         start_attempt(j, request, random_token());
-        ids.push_back(j.id);
+        seqs.push_back(j.seq);
         tokens.push_back(j.lease_token);
     }
     db.exec(
         "UPDATE jobs SET state = 'active', attempts = jobs.attempts + 1, lease_owner = $3, "
         "lease_token = c.token, lease_expires_at = $4, started_at = $5, cancel_requested = false, "
-        "lease_ms = $6 FROM unnest($1::text[], $2::text[]) AS c(id, token) WHERE jobs.id = c.id",
-        ids,
+        "lease_ms = $6 FROM unnest($1::bigint[], $2::text[]) AS c(seq, token) WHERE jobs.seq = "
+        "c.seq",
+        seqs,
         tokens,
         request.owner,
         request.now + request.lease_ms,
@@ -497,11 +518,11 @@ std::vector<claimed_job> claim(write_txn& txn, const claim_request& request) {
         request.lease_ms
     );
     std::map<std::string, std::vector<step>> steps;
-    {
+    if (!rerun.empty()) {
         auto r = db.exec(
             "SELECT job_id, key, result FROM job_steps WHERE job_id = ANY($1::text[]) ORDER BY "
             "job_id, created_at, key",
-            ids
+            rerun
         );
         for (int row = 0; row < r.size(); ++row) {
             steps[r.text(row, 0)].push_back(step{r.text(row, 1), r.text(row, 2)});
