@@ -182,14 +182,59 @@ TEST(PostgresMigrationsTest, ApplyOnceAndRecordTheVersion) {
     EXPECT_EQ(pg::migrate_postgres(options_for(schema)), pg::latest_schema_version());
     EXPECT_EQ(pg::migrate_postgres(options_for(schema)), 0) << "already applied";
     pg::connection db(test_url(), schema, "conclave test");
-    EXPECT_EQ(db.exec("SELECT max(version) FROM schema_migrations").int64(0, 0), 2);
-    EXPECT_EQ(db.exec("SELECT count(*) FROM schema_migrations").int64(0, 0), 2);
+    EXPECT_EQ(db.exec("SELECT max(version) FROM schema_migrations").int64(0, 0), 3);
+    EXPECT_EQ(db.exec("SELECT count(*) FROM schema_migrations").int64(0, 0), 3);
     auto tables = db.exec(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = "
         "ANY('{jobs,job_steps,topics,events,conversations,messages,schema_migrations}')",
         schema
     );
     EXPECT_EQ(tables.int64(0, 0), 7) << "every table in the store's own schema";
+}
+
+TEST(PostgresMigrationsTest, Version3MovesJobTopicOffsetsOntoTheirJobsRows) {
+    const auto schema = new_schema();
+    {
+        pg::connection db(test_url(), schema, "conclave test");
+        EXPECT_EQ(pg::migrate(db, schema, 2), 2);
+        // A database written by version 2: job a's topic has a topics row, like space:x.
+        db.exec_script(R"(
+            INSERT INTO jobs(id, type, queue, state, priority, payload, max_attempts, run_at,
+                             timeout_s, backoff_base_ms, backoff_cap_ms, topics, created_at)
+            VALUES ('a', 'work', 'default', 'queued', 0, '{}', 3, 0, 0, 1000, 60000, '[]', 0),
+                   ('b', 'work', 'default', 'queued', 0, '{}', 3, 0, 0, 1000, 60000, '[]', 0);
+            INSERT INTO topics(name, last_offset) VALUES ('job:a', 3), ('space:x', 2);
+            INSERT INTO events(topic, "offset", type, data, created_at)
+            VALUES ('job:a', 1, 't', '{}', 0), ('job:a', 2, 't', '{}', 0),
+                   ('job:a', 3, 't', '{}', 0), ('space:x', 1, 't', '{}', 0),
+                   ('space:x', 2, 't', '{}', 0);
+        )");
+        EXPECT_EQ(pg::migrate(db, schema), 1);
+        auto offsets = db.exec("SELECT id, events_offset FROM jobs ORDER BY id");
+        ASSERT_EQ(offsets.size(), 2);
+        EXPECT_EQ(offsets.int64(0, 1), 3);
+        EXPECT_EQ(offsets.int64(1, 1), 0) << "b had no events";
+        auto topics = db.exec("SELECT name FROM topics ORDER BY name");
+        ASSERT_EQ(topics.size(), 1);
+        EXPECT_EQ(topics.text(0, 0), "space:x");
+    }
+    auto db = pg::open_postgres_store(options_for(schema, "n"));
+    std::vector<store::event> events;
+    run_coro([&](auto&) -> net::awaitable<void> {
+        EXPECT_EQ(co_await db->last_offset("job:a"), 3);
+        EXPECT_EQ(co_await db->last_offset("space:x"), 2);
+        auto cancelled = co_await db->cancel_job("a", 5);
+        EXPECT_TRUE(cancelled.has_value());
+        auto read = co_await db->read_events("job:a", 0, 10);
+        EXPECT_TRUE(read.has_value());
+        if (read) {
+            events = std::move(*read);
+        }
+        EXPECT_EQ(co_await db->last_offset("job:a"), 4);
+    });
+    ASSERT_EQ(events.size(), 4U);
+    EXPECT_EQ(events.back().offset, 4) << "numbered on from the migrated offset";
+    EXPECT_EQ(events.back().type, "job.cancelled");
 }
 
 TEST(PostgresMigrationsTest, NodesStartingTogetherApplyEachMigrationOnce) {

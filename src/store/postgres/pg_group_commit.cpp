@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <stdexcept>
 
 #include "core/logging.hpp"
 #include "store/postgres/pg_conn.hpp"
@@ -39,18 +40,30 @@ void write_txn::settle() {
     undo_.resize(undo_before);
 }
 
-void write_txn::new_topic(const std::string& topic) {
+void write_txn::hold_topic(const std::string& topic, std::int64_t last) {
     settle();
-    auto found = topics_.find(topic);
-    undo_.emplace_back(
-        topic, found == topics_.end() ? std::nullopt : std::optional<topic_state>(found->second)
-    );
-    topics_[topic] = topic_state{0, 0, true, false};
+    if (auto found = topics_.find(topic); found != topics_.end()) {
+        // Held earlier in this batch: the row holds what that write stored.
+        if (!found->second.on_job_row || found->second.stored != last) {
+            throw std::logic_error("job topic " + topic + " held at two offsets in one batch");
+        }
+        return;
+    }
+    undo_.emplace_back(topic, std::nullopt);
+    topics_.emplace(topic, topic_state{last, last, true, false});
+}
+
+void write_txn::stored_on_row(const std::string& topic) {
+    auto& state = topics_.at(topic);
+    undo_.emplace_back(topic, state);
+    state.stored = state.last;
 }
 
 void write_txn::lock_topics(std::vector<std::string> topics) {
     settle();
-    std::erase_if(topics, [this](const std::string& t) { return topics_.contains(t); });
+    std::erase_if(topics, [this](const std::string& t) {
+        return topics_.contains(t) || is_job_topic(t);
+    });
     if (topics.empty()) {
         return;
     }
@@ -76,6 +89,9 @@ const event& write_txn::append(
     std::int64_t offset = 0;
     auto found = topics_.find(topic);
     if (found == topics_.end()) {
+        if (is_job_topic(topic)) {
+            throw std::logic_error("append to job topic " + topic + " without its job's row");
+        }
         // Locks the row until COMMIT: another node's append to this topic waits for us, so it
         // commits after us with a greater offset.
         auto r = db_.exec(
@@ -96,8 +112,6 @@ const event& write_txn::append(
 
 void write_txn::flush(const std::string& node_id) {
     settle();
-    std::vector<std::string> new_names;
-    std::vector<std::int64_t> new_lasts;
     std::vector<std::string> moved_names;
     std::vector<std::int64_t> moved_lasts;
     std::vector<topic_offset> appended;
@@ -105,9 +119,10 @@ void write_txn::flush(const std::string& node_id) {
         if (!state.appended) {
             continue;
         }
-        if (state.is_new) {
-            new_names.push_back(name);
-            new_lasts.push_back(state.last);
+        if (state.on_job_row) {
+            if (state.last != state.stored) {
+                throw std::logic_error("job topic " + name + " appended to but not stored");
+            }
         } else if (state.last != state.stored) {
             moved_names.push_back(name);
             moved_lasts.push_back(state.last);
@@ -143,19 +158,15 @@ void write_txn::flush(const std::string& node_id) {
     // One round trip. Data-modifying CTEs always run, referenced or not; NOTIFY is delivered
     // at COMMIT, and only if the transaction commits.
     db_.exec(
-        R"(WITH new_topics AS (
-               INSERT INTO topics(name, last_offset) SELECT * FROM unnest($1::text[], $2::bigint[])
-           ), moved_topics AS (
+        R"(WITH moved_topics AS (
                UPDATE topics SET last_offset = m.last
-               FROM unnest($3::text[], $4::bigint[]) AS m(name, last) WHERE topics.name = m.name
+               FROM unnest($1::text[], $2::bigint[]) AS m(name, last) WHERE topics.name = m.name
            ), new_events AS (
                INSERT INTO events(topic, "offset", type, data, created_at)
-               SELECT * FROM unnest($5::text[], $6::bigint[], $7::text[], $8::text[], $9::bigint[])
+               SELECT * FROM unnest($3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[])
            )
            SELECT count(pg_notify(n.channel, n.payload))
-           FROM unnest($10::text[], $11::text[]) AS n(channel, payload))",
-        new_names,
-        new_lasts,
+           FROM unnest($8::text[], $9::text[]) AS n(channel, payload))",
         moved_names,
         moved_lasts,
         topic_of,

@@ -61,6 +61,13 @@ struct writer_options {
 // CONFLICT DO UPDATE … RETURNING), which locks it until COMMIT; later appends in the batch count
 // on from there in memory. Events are buffered and inserted with one statement at flush(), with
 // the topics' final offsets. Nothing is cached across batches: other nodes append too.
+//
+// A job's own topic ("job:ID") has no topics row: every write that appends to it has locked the
+// job's row already, so that lock orders its offsets, and the row's events_offset column holds
+// the newest one, written by the same statement that changes the job (one row written per job
+// and state change instead of two). Such a write declares the topic with hold_topic() when it
+// reads the row and says stored_on_row() once its statement has written the new offset; flush()
+// refuses a batch that appended to a held topic without storing it.
 class write_txn {
 public:
     // Writes of one kind whose statements run together: each write of the batch adds itself
@@ -100,16 +107,25 @@ public:
     // Runs the pending group, if any, now.
     void settle();
 
-    // Records that `topic` has no row yet (a job being created, invisible to other nodes until
-    // COMMIT): its row is inserted at flush(), sparing append() a round trip.
-    void new_topic(const std::string& topic);
+    // Declares `topic` a job's topic whose row the transaction has locked, its newest offset
+    // `last` as the row holds it now. Throws std::logic_error when the batch already holds the
+    // topic at another offset.
+    void hold_topic(const std::string& topic, std::int64_t last);
+
+    // The write's statement has written held `topic`'s newest offset (as append() numbered it)
+    // into the job's row.
+    void stored_on_row(const std::string& topic);
+
+    // The newest offset of `topic` in this batch. REQUIRES: the batch holds or locked it.
+    std::int64_t last_offset(const std::string& topic) const { return topics_.at(topic).last; }
 
     // Locks the rows of those of `topics` the batch has not touched yet, in name order, with one
     // statement (a write about to append to many topics). A topic without a row is left to
-    // append().
+    // append(); jobs' topics are skipped (their jobs' rows are the locks).
     void lock_topics(std::vector<std::string> topics);
 
-    // Appends one event to `topic` at its next offset and returns it.
+    // Appends one event to `topic` at its next offset and returns it. Throws std::logic_error
+    // for a job's topic the batch does not hold.
     const event& append(const std::string& topic, std::string type, std::string data, unix_ms now);
 
     // The batch makes jobs claimable (created or back in the queue): it will NOTIFY
@@ -130,8 +146,8 @@ public:
 private:
     struct topic_state {
         std::int64_t last = 0;    // the offset of the topic's newest event in this batch
-        std::int64_t stored = 0;  // the offset its row holds now; unused when is_new
-        bool is_new = false;      // no row yet: inserted at flush
+        std::int64_t stored = 0;  // the offset its row holds now
+        bool on_job_row = false;  // a job's topic: the job's row holds the offset
         bool appended = false;    // the batch appended to it (it is NOTIFYed)
     };
 

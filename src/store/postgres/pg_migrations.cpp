@@ -15,7 +15,7 @@ struct migration {
 // Append only: a released migration is never edited. Text keys that are ordered or compared
 // by range (topics, types, queues, step keys) use the "C" collation: byte order, as on SQLite,
 // whatever the database's locale.
-constexpr std::array<migration, 2> migrations{{
+constexpr std::array<migration, 3> migrations{{
     {1, R"sql(
 CREATE TABLE jobs (
     seq              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -104,6 +104,13 @@ CREATE TABLE messages (
     UNIQUE (conversation_id, seq)
 );
 )sql"},
+    {3, R"sql(
+-- A job's topic keeps its newest offset on the job's row instead of a topics row: every write
+-- that appends to it has locked that row already and changes it in the same statement.
+ALTER TABLE jobs ADD COLUMN events_offset BIGINT NOT NULL DEFAULT 0;
+UPDATE jobs SET events_offset = t.last_offset FROM topics t WHERE t.name = 'job:' || jobs.id;
+DELETE FROM topics WHERE name >= 'job:' AND name < 'job;';
+)sql"},
 }};
 
 // Held by each migration's transaction: one node migrates a schema at a time.
@@ -137,7 +144,7 @@ int latest_schema_version() {
     return migrations.back().version;
 }
 
-int migrate(connection& db, const std::string& schema) {
+int migrate(connection& db, const std::string& schema, int up_to) {
     locked(db, schema, [&] {
         // Only when missing: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege even when
         // the schema is there, and a deployment may have made it for us.
@@ -162,7 +169,7 @@ int migrate(connection& db, const std::string& schema) {
     }
     int applied = 0;
     for (const auto& m : migrations) {
-        if (m.version <= from) {
+        if (m.version <= from || (up_to > 0 && m.version > up_to)) {
             continue;
         }
         locked(db, schema, [&] {

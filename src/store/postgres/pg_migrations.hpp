@@ -1,6 +1,7 @@
 // store/postgres/pg_migrations.hpp: the PostgreSQL schema, as versioned migrations embedded in
-// the binary. The same versions as the SQLite backend's (store/sqlite/migrations.cpp), with the
-// same tables, columns and indexes, plus the design's topics(name, last_offset) table.
+// the binary. Versions 1 and 2 are the SQLite backend's (store/sqlite/migrations.cpp), with the
+// same tables, columns and indexes, plus the design's topics(name, last_offset) table; version 3
+// moves a job topic's offset onto its job's row (jobs.events_offset, see pg_group_commit.hpp).
 #pragma once
 
 #include <string>
@@ -14,8 +15,9 @@ class connection;
 // nodes starting together apply each once. Returns the number applied. Throws pg_error on
 // failure (the schema is left at the last fully applied version), and when the schema is newer
 // than this binary's.
+// `up_to` stops at that version (tests of an upgrade); 0 means every one.
 // REQUIRES: `schema` is the connection's search_path schema, or empty for the server default.
-int migrate(connection& db, const std::string& schema);
+int migrate(connection& db, const std::string& schema, int up_to = 0);
 
 // The newest schema version this binary knows.
 int latest_schema_version();

@@ -30,7 +30,10 @@ namespace {
     "seq, id, type, queue, state, priority, payload, result, error, progress, attempts, "    \
     "max_attempts, run_at, timeout_s, backoff_base_ms, backoff_cap_ms, lease_owner, "        \
     "lease_token, lease_expires_at, cancel_requested, idempotency_key, topics, created_at, " \
-    "started_at, finished_at, lease_ms"
+    "started_at, finished_at, lease_ms, events_offset"
+
+// The column of CONCLAVE_JOB_COLUMNS that holds the offset of the newest event on the job's topic.
+constexpr int events_offset_column = 26;
 
 // The job of row `row` whose CONCLAVE_JOB_COLUMNS start at column `first`.
 job read_job(const rows& r, int row, int first = 0) {
@@ -82,51 +85,76 @@ std::optional<job> load_job(connection& db, const std::string& id) {
     return read_job(r, 0);
 }
 
-// The job, its row locked until the batch commits: every write that changes a job reads it
-// this way, so two nodes never both act on the same state of it.
-std::optional<job> lock_job(connection& db, const std::string& id) {
-    auto r = db.exec("SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE id = $1 FOR UPDATE", id);
-    if (r.empty()) {
-        return std::nullopt;
-    }
-    return read_job(r, 0);
+// The job of row `row`, read with its row locked: the transaction holds the job's topic (see
+// write_txn::hold_topic).
+job held_job(write_txn& txn, const rows& r, int row) {
+    auto j = read_job(r, row);
+    txn.hold_topic(job_topic(j.id), r.int64(row, events_offset_column));
+    return j;
 }
 
-// The topics an event of job `j` goes to: its own, then its extra topics.
-std::vector<std::string> topics_of(const job& j) {
-    std::vector<std::string> out{job_topic(j.id)};
-    out.insert(out.end(), j.topics.begin(), j.topics.end());
+std::vector<job> held_jobs(write_txn& txn, const rows& r) {
+    std::vector<job> out;
+    out.reserve(static_cast<std::size_t>(r.size()));
+    for (int row = 0; row < r.size(); ++row) {
+        out.push_back(held_job(txn, r, row));
+    }
     return out;
 }
 
-// Locks the topic rows of every job in `jobs` at once (a write about to append to all).
+// The job, its row locked until the batch commits: every write that changes a job reads it
+// this way, so two nodes never both act on the same state of it.
+std::optional<job> lock_job(write_txn& txn, const std::string& id) {
+    auto r =
+        txn.db().exec("SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE id = $1 FOR UPDATE", id);
+    if (r.empty()) {
+        return std::nullopt;
+    }
+    return held_job(txn, r, 0);
+}
+
+// Locks the rows of the extra topics of every job in `jobs` at once (a write about to append
+// to all; their own topics are held through their rows).
 template <class Jobs, class Get>
 void lock_topics_of(write_txn& txn, const Jobs& jobs, Get get) {
     std::vector<std::string> topics;
     for (const auto& item : jobs) {
         const job& j = get(item);
-        topics.push_back(job_topic(j.id));
         topics.insert(topics.end(), j.topics.begin(), j.topics.end());
     }
     txn.lock_topics(std::move(topics));
 }
 
 // Appends an event of job `j` to its own topic and to each of its extra topics, having locked
-// their rows in name order: two writes to jobs sharing topics in another order do not deadlock.
+// the latter's rows in name order: two writes to jobs sharing topics in another order do not
+// deadlock. `stored` is the events_offset the write's statement has just written into the
+// job's row (one more than it held): the event on the job's topic must take that offset.
 void append_job_event(
-    write_txn& txn, const job& j, const char* type, const std::string& data, unix_ms now
+    write_txn& txn,
+    const job& j,
+    const char* type,
+    const std::string& data,
+    unix_ms now,
+    std::int64_t stored
 ) {
-    auto topics = topics_of(j);
-    if (topics.size() > 1) {
-        txn.lock_topics(topics);
+    if (j.topics.size() > 1) {
+        txn.lock_topics(j.topics);
     }
-    for (const auto& topic : topics) {
-        txn.append(topic, type, data, now);
+    const auto topic = job_topic(j.id);
+    if (const auto& e = txn.append(topic, type, data, now); e.offset != stored) {
+        throw std::logic_error(
+            "job " + j.id + " stored offset " + std::to_string(stored) + " for event " +
+            std::to_string(e.offset)
+        );
+    }
+    txn.stored_on_row(topic);
+    for (const auto& extra : j.topics) {
+        txn.append(extra, type, data, now);
     }
 }
 
 result<job> leased_job(write_txn& txn, const std::string& id, const std::string& token) {
-    return check_lease(lock_job(txn.db(), id), id, token);
+    return check_lease(lock_job(txn, id), id, token);
 }
 
 // Ends the current attempt of active job `j` with `error_text`: retried or failed per `policy`.
@@ -141,28 +169,38 @@ void end_attempt(
     j.error = std::move(error_text);
     const auto retry_at = policy(j, retryable, now);
     if (retry_at) {
-        txn.db().exec(
-            "UPDATE jobs SET state = 'queued', run_at = $1, error = $2, lease_owner = NULL, "
-            "lease_token = NULL, lease_expires_at = NULL WHERE seq = $3",
-            *retry_at,
-            j.error,
-            j.seq
-        );
+        const auto stored = txn.db()
+                                .exec(
+                                    "UPDATE jobs SET state = 'queued', run_at = $1, error = $2, "
+                                    "lease_owner = NULL, "
+                                    "lease_token = NULL, lease_expires_at = NULL, events_offset = "
+                                    "events_offset + 1 "
+                                    "WHERE seq = $3 RETURNING events_offset",
+                                    *retry_at,
+                                    j.error,
+                                    j.seq
+                                )
+                                .int64(0, 0);
         j.state = job_state::queued;
         j.run_at = *retry_at;
-        append_job_event(txn, j, "job.retrying", retrying_data(j, *retry_at), now);
+        append_job_event(txn, j, "job.retrying", retrying_data(j, *retry_at), now, stored);
         txn.jobs_queued();
     } else {
-        txn.db().exec(
-            "UPDATE jobs SET state = 'failed', error = $1, finished_at = $2, lease_owner = NULL, "
-            "lease_token = NULL, lease_expires_at = NULL WHERE seq = $3",
-            j.error,
-            now,
-            j.seq
-        );
+        const auto stored = txn.db()
+                                .exec(
+                                    "UPDATE jobs SET state = 'failed', error = $1, finished_at = "
+                                    "$2, lease_owner = NULL, "
+                                    "lease_token = NULL, lease_expires_at = NULL, events_offset = "
+                                    "events_offset + 1 "
+                                    "WHERE seq = $3 RETURNING events_offset",
+                                    j.error,
+                                    now,
+                                    j.seq
+                                )
+                                .int64(0, 0);
         j.state = job_state::failed;
         j.finished_at = now;
-        append_job_event(txn, j, "job.failed", failed_data(j), now);
+        append_job_event(txn, j, "job.failed", failed_data(j), now, stored);
         end_turn(txn, j, now);
     }
     j.lease_owner.clear();
@@ -209,8 +247,9 @@ public:
         std::unordered_map<std::string, job> moved;
         auto r = db.exec(
             "UPDATE jobs SET state = 'succeeded', result = c.c_result, finished_at = c.c_finished, "
-            "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL FROM "
-            "unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS c(c_id, c_token, "
+            "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, events_offset = "
+            "events_offset + 1 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS "
+            "c(c_id, c_token, "
             "c_result, c_finished) WHERE jobs.id = c.c_id AND jobs.state = 'active' AND "
             "jobs.lease_token = c.c_token RETURNING " CONCLAVE_JOB_COLUMNS,
             ids,
@@ -218,8 +257,12 @@ public:
             results,
             times
         );
+        std::unordered_map<std::string, std::int64_t> stored;  // the job's new events_offset
         for (int row = 0; row < r.size(); ++row) {
             auto j = read_job(r, row);
+            const auto offset = r.int64(row, events_offset_column);
+            txn.hold_topic(job_topic(j.id), offset - 1);  // the row is locked: it was updated
+            stored.emplace(j.id, offset);
             auto id = j.id;
             moved.emplace(std::move(id), std::move(j));
         }
@@ -264,7 +307,9 @@ public:
         }
         lock_topics_of(txn, done, [](const job* j) -> const job& { return *j; });
         for (const job* j : done) {
-            append_job_event(txn, *j, "job.succeeded", succeeded_data(*j), j->finished_at);
+            append_job_event(
+                txn, *j, "job.succeeded", succeeded_data(*j), j->finished_at, stored.at(j->id)
+            );
             end_turn(txn, *j, j->finished_at);
         }
     }
@@ -284,17 +329,22 @@ private:
 // queued|active job `j` (its row locked) → cancelled (see store::cancel_job).
 void cancel(write_txn& txn, job& j, unix_ms now) {
     // An active job keeps its lease token: its worker's next heartbeat is told.
-    txn.db().exec(
-        "UPDATE jobs SET state = 'cancelled', cancel_requested = true, finished_at = $1, "
-        "lease_expires_at = NULL WHERE seq = $2",
-        now,
-        j.seq
-    );
+    const auto stored =
+        txn.db()
+            .exec(
+                "UPDATE jobs SET state = 'cancelled', cancel_requested = true, finished_at = $1, "
+                "lease_expires_at = NULL, events_offset = events_offset + 1 WHERE seq = $2 "
+                "RETURNING "
+                "events_offset",
+                now,
+                j.seq
+            )
+            .int64(0, 0);
     const bool was_active = j.state == job_state::active;
     j.state = job_state::cancelled;
     j.cancel_requested = true;
     j.finished_at = now;
-    append_job_event(txn, j, "job.cancelled", cancelled_data(j, was_active), now);
+    append_job_event(txn, j, "job.cancelled", cancelled_data(j, was_active), now, stored);
     end_turn(txn, j, now);
 }
 
@@ -382,10 +432,10 @@ std::vector<submitted> create_all(write_txn& txn, const std::vector<new_job>& sp
     auto inserted = db.exec(
         R"(INSERT INTO jobs(id, type, queue, state, priority, payload, max_attempts, run_at,
                             timeout_s, backoff_base_ms, backoff_cap_ms, idempotency_key,
-                            request_hash, topics, created_at)
+                            request_hash, topics, created_at, events_offset)
            SELECT s.id, s.type, s.queue, 'queued', s.priority, s.payload, s.max_attempts,
                   s.run_at, s.timeout_s, s.base, s.cap, NULLIF(s.key, ''), NULLIF(s.hash, ''),
-                  s.topics, $14
+                  s.topics, $14, 1
            FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[],
                        $7::bigint[], $8::int[], $9::bigint[], $10::bigint[], $11::text[],
                        $12::text[], $13::text[])
@@ -419,17 +469,17 @@ std::vector<submitted> create_all(write_txn& txn, const std::vector<new_job>& sp
         out[idx].job = out[original].job;
     }
 
-    // A new job's topic has no row and no one else can append to it before we commit.
+    // A new job's row is ours until we commit; it holds the offset of its job.queued event.
     std::vector<std::string> extra_topics;
     for (auto idx : fresh) {
-        txn.new_topic(job_topic(out[idx].job.id));
+        txn.hold_topic(job_topic(out[idx].job.id), 0);
         const auto& extra = out[idx].job.topics;
         extra_topics.insert(extra_topics.end(), extra.begin(), extra.end());
     }
     txn.lock_topics(std::move(extra_topics));
     for (auto idx : fresh) {
         const auto& j = out[idx].job;
-        append_job_event(txn, j, "job.queued", queued_data(j, now), now);
+        append_job_event(txn, j, "job.queued", queued_data(j, now), now, 1);
     }
     txn.jobs_queued();
     return out;
@@ -481,7 +531,7 @@ std::vector<claimed_job> claim(write_txn& txn, const claim_request& request) {
     // Per type, the first queued jobs in claim order (an index walk each), skipping those
     // another transaction holds: two nodes never wait for each other here, nor take the same
     // job. Candidates not picked below stay locked (skipped by others) until COMMIT.
-    auto candidates = read_jobs(db.exec(
+    auto candidates = db.exec(
         "SELECT j.* FROM unnest($1::text[], $2::bigint[]) AS w(type, n) CROSS JOIN LATERAL ("
         "SELECT " CONCLAVE_JOB_COLUMNS
         " FROM jobs WHERE state = 'queued' AND jobs.type = w.type AND run_at <= $3 "
@@ -489,10 +539,17 @@ std::vector<claimed_job> claim(write_txn& txn, const claim_request& request) {
         types,
         fetches,
         request.now
-    ));
-    auto picked = pick_claims(std::move(candidates), request.max, budget);
+    );
+    std::unordered_map<std::int64_t, std::int64_t> held_offset;  // seq → events_offset
+    for (int row = 0; row < candidates.size(); ++row) {
+        held_offset.emplace(candidates.int64(row, 0), candidates.int64(row, events_offset_column));
+    }
+    auto picked = pick_claims(read_jobs(candidates), request.max, budget);
     if (picked.empty()) {
         return {};
+    }
+    for (const auto& j : picked) {
+        txn.hold_topic(job_topic(j.id), held_offset.at(j.seq));
     }
     std::vector<std::int64_t> seqs;
     std::vector<std::string> tokens;
@@ -505,11 +562,12 @@ std::vector<claimed_job> claim(write_txn& txn, const claim_request& request) {
         seqs.push_back(j.seq);
         tokens.push_back(j.lease_token);
     }
-    db.exec(
+    auto updated = db.exec(
         "UPDATE jobs SET state = 'active', attempts = jobs.attempts + 1, lease_owner = $3, "
         "lease_token = c.token, lease_expires_at = $4, started_at = $5, cancel_requested = false, "
-        "lease_ms = $6 FROM unnest($1::bigint[], $2::text[]) AS c(seq, token) WHERE jobs.seq = "
-        "c.seq",
+        "lease_ms = $6, events_offset = jobs.events_offset + 1 FROM unnest($1::bigint[], "
+        "$2::text[]) AS c(seq, token) WHERE jobs.seq = c.seq RETURNING jobs.seq, "
+        "jobs.events_offset",
         seqs,
         tokens,
         request.owner,
@@ -517,6 +575,10 @@ std::vector<claimed_job> claim(write_txn& txn, const claim_request& request) {
         request.now,
         request.lease_ms
     );
+    std::unordered_map<std::int64_t, std::int64_t> stored;  // seq → new events_offset
+    for (int row = 0; row < updated.size(); ++row) {
+        stored.emplace(updated.int64(row, 0), updated.int64(row, 1));
+    }
     std::map<std::string, std::vector<step>> steps;
     if (!rerun.empty()) {
         auto r = db.exec(
@@ -532,7 +594,7 @@ std::vector<claimed_job> claim(write_txn& txn, const claim_request& request) {
     std::vector<claimed_job> out;
     out.reserve(picked.size());
     for (auto& j : picked) {
-        append_job_event(txn, j, "job.started", started_data(j), request.now);
+        append_job_event(txn, j, "job.started", started_data(j), request.now, stored.at(j.seq));
         auto found = steps.find(j.id);
         auto job_steps = found != steps.end() ? std::move(found->second) : std::vector<step>{};
         out.push_back(claimed_job{std::move(j), std::move(job_steps)});
@@ -554,6 +616,18 @@ auto in_snapshot(connection& db, F fn) -> decltype(fn()) {
         }
         throw;
     }
+}
+
+// Whether `topic` has had an event (a deleted event leaves its topic's row behind).
+bool has_events(connection& db, const std::string& topic) {
+    if (is_job_topic(topic)) {
+        return !db.exec(
+                      "SELECT 1 FROM jobs WHERE id = $1 AND events_offset > 0",
+                      std::string(job_of_topic(topic))
+        )
+                    .empty();
+    }
+    return !db.exec("SELECT 1 FROM topics WHERE name = $1", topic).empty();
 }
 
 error conversation_not_found(const std::string& id) {
@@ -710,13 +784,17 @@ public:
                     "UPDATE jobs SET lease_expires_at = $1 WHERE seq = $2", expires, j->seq
                 );
             } else {
-                txn.db().exec(
-                    "UPDATE jobs SET lease_expires_at = $1, progress = $2 WHERE seq = $3",
-                    expires,
-                    progress,
-                    j->seq
-                );
-                append_job_event(txn, *j, "job.progress", progress_data(*j, progress), now);
+                const auto stored =
+                    txn.db()
+                        .exec(
+                            "UPDATE jobs SET lease_expires_at = $1, progress = $2, events_offset = "
+                            "events_offset + 1 WHERE seq = $3 RETURNING events_offset",
+                            expires,
+                            progress,
+                            j->seq
+                        )
+                        .int64(0, 0);
+                append_job_event(txn, *j, "job.progress", progress_data(*j, progress), now, stored);
             }
             return lease_info{expires, j->cancel_requested};
         };
@@ -780,7 +858,7 @@ public:
     net::awaitable<result<job>> cancel_job(std::string id, unix_ms now) override {
         auto op = [=](write_txn& txn) -> result<job> {
             auto j = check_move(
-                lock_job(txn.db(), id), id, job_state::queued, job_state::active, "cancelled"
+                lock_job(txn, id), id, job_state::queued, job_state::active, "cancelled"
             );
             if (!j) {
                 return j.error();
@@ -794,7 +872,7 @@ public:
     net::awaitable<result<job>> retry_job(std::string id, unix_ms now) override {
         auto op = [=](write_txn& txn) -> result<job> {
             auto j = check_move(
-                lock_job(txn.db(), id), id, job_state::failed, job_state::cancelled, "retried"
+                lock_job(txn, id), id, job_state::failed, job_state::cancelled, "retried"
             );
             if (!j) {
                 return j.error();
@@ -802,13 +880,18 @@ public:
             if (auto reopened = reopen_turn(txn, *j, now); !reopened) {
                 return reopened.error();
             }
-            txn.db().exec(
-                "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, finished_at = NULL, "
-                "cancel_requested = false, lease_owner = NULL, lease_token = NULL, "
-                "lease_expires_at = NULL WHERE seq = $2",
-                now,
-                j->seq
-            );
+            const auto stored =
+                txn.db()
+                    .exec(
+                        "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, finished_at "
+                        "= NULL, "
+                        "cancel_requested = false, lease_owner = NULL, lease_token = NULL, "
+                        "lease_expires_at = NULL, events_offset = events_offset + 1 WHERE seq = $2 "
+                        "RETURNING events_offset",
+                        now,
+                        j->seq
+                    )
+                    .int64(0, 0);
             j->state = job_state::queued;
             j->attempts = 0;
             j->run_at = now;
@@ -816,7 +899,7 @@ public:
             j->cancel_requested = false;
             j->lease_owner.clear();
             j->lease_token.clear();
-            append_job_event(txn, *j, "job.queued", requeued_data(), now);
+            append_job_event(txn, *j, "job.queued", requeued_data(), now, stored);
             txn.jobs_queued();
             return *j;
         };
@@ -829,13 +912,17 @@ public:
         auto op = [=](write_txn& txn) {
             // SKIP LOCKED: a job another transaction is writing (its heartbeat, its completion)
             // is looked at again by the next sweep, when that write has committed.
-            auto expired = read_jobs(txn.db().exec(
-                "SELECT " CONCLAVE_JOB_COLUMNS
-                " FROM jobs WHERE state = 'active' AND (lease_expires_at < $1 OR (timeout_s > 0 "
-                "AND started_at + timeout_s * 1000 + $2 < $1)) ORDER BY seq FOR UPDATE SKIP LOCKED",
-                now,
-                timeout_grace_ms
-            ));
+            auto expired = held_jobs(
+                txn,
+                txn.db().exec(
+                    "SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE state = 'active' AND "
+                    "(lease_expires_at < $1 OR (timeout_s > 0 "
+                    "AND started_at + timeout_s * 1000 + $2 < $1)) ORDER BY seq FOR UPDATE SKIP "
+                    "LOCKED",
+                    now,
+                    timeout_grace_ms
+                )
+            );
             lock_topics_of(txn, expired, [](const job& j) -> const job& { return j; });
             for (auto& j : expired) {
                 end_attempt(txn, j, expiry_error(j, now), true, policy, now);
@@ -850,11 +937,14 @@ public:
         std::string owner, unix_ms now, retry_policy policy
     ) override {
         auto op = [=](write_txn& txn) {
-            auto released = read_jobs(txn.db().exec(
-                "SELECT " CONCLAVE_JOB_COLUMNS
-                " FROM jobs WHERE state = 'active' AND lease_owner = $1 ORDER BY seq FOR UPDATE",
-                owner
-            ));
+            auto released = held_jobs(
+                txn,
+                txn.db().exec(
+                    "SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE state = 'active' AND "
+                    "lease_owner = $1 ORDER BY seq FOR UPDATE",
+                    owner
+                )
+            );
             lock_topics_of(txn, released, [](const job& j) -> const job& { return j; });
             for (auto& j : released) {
                 end_attempt(txn, j, restart_error(), true, policy, now);
@@ -875,15 +965,20 @@ public:
             }
             std::vector<event> out;
             const auto topic = job_topic(id);
-            if (!j->topics.empty()) {
-                txn.lock_topics(topics_of(*j));  // in name order, as append_job_event
+            if (events.empty()) {
+                return out;
             }
+            txn.lock_topics(j->topics);  // in name order, as append_job_event
             for (const auto& spec : events) {
                 out.push_back(txn.append(topic, spec.type, spec.data, now));
                 for (const auto& extra : j->topics) {
                     txn.append(extra, spec.type, spec.data, now);
                 }
             }
+            txn.db().exec(
+                "UPDATE jobs SET events_offset = $1 WHERE seq = $2", out.back().offset, j->seq
+            );
+            txn.stored_on_row(topic);
             return out;
         };
         co_return co_await write_result<std::vector<event>>(std::move(op));
@@ -909,14 +1004,18 @@ public:
     ) override {
         auto op = [=](write_txn& txn) -> std::size_t {
             // Topic names are ASCII below '~' and compared in byte order (COLLATE "C"), so
-            // [prefix, prefix + "~") is every name with it. A topic's row holds the offset of
-            // its newest event, which is never deleted.
+            // [prefix, prefix + "~") is every name with it. A topic's row (a job's topic: its
+            // job's row) holds the offset of its newest event, which is never deleted.
             auto r = txn.db().exec(
                 R"(DELETE FROM events WHERE (topic, "offset") IN (
-                       SELECT e.topic, e."offset" FROM topics t JOIN events e ON e.topic = t.name
-                       WHERE t.name >= $1 AND t.name < $2 AND e."offset" < t.last_offset
+                       SELECT e.topic, e."offset" FROM events e
+                       LEFT JOIN topics t ON t.name = e.topic
+                       LEFT JOIN jobs j ON e.topic >= 'job:' AND e.topic < 'job;'
+                                       AND j.id = substr(e.topic, 5) COLLATE "default"
+                       CROSS JOIN LATERAL (SELECT coalesce(t.last_offset, j.events_offset) AS last) n
+                       WHERE e.topic >= $1 AND e.topic < $2 AND e."offset" < n.last
                          AND (($3::bigint > 0 AND e.created_at < $3::bigint)
-                              OR ($4::bigint > 0 AND e."offset" <= t.last_offset - $4::bigint))
+                              OR ($4::bigint > 0 AND e."offset" <= n.last - $4::bigint))
                        LIMIT $5))",
                 prefix,
                 prefix + "~",
@@ -973,7 +1072,12 @@ public:
 
     net::awaitable<std::int64_t> last_offset(std::string topic) override {
         auto op = [topic](connection& db) -> std::int64_t {
-            auto r = db.exec("SELECT last_offset FROM topics WHERE name = $1", topic);
+            auto r = is_job_topic(topic)
+                         ? db.exec(
+                               "SELECT events_offset FROM jobs WHERE id = $1",
+                               std::string(job_of_topic(topic))
+                           )
+                         : db.exec("SELECT last_offset FROM topics WHERE name = $1", topic);
             return r.empty() ? 0 : r.int64(0, 0);
         };
         co_return co_await read(std::move(op));
@@ -989,8 +1093,8 @@ public:
                 after,
                 static_cast<std::int64_t>(limit)
             );
-            // A topic has a row from its first event on.
-            if (r.empty() && db.exec("SELECT 1 FROM topics WHERE name = $1", topic).empty()) {
+            // A topic has a row from its first event on (a job's topic: its job's row).
+            if (r.empty() && !has_events(db, topic)) {
                 return fail(errc::not_found, "topic " + topic + " has no events");
             }
             std::vector<event> out;
@@ -1053,7 +1157,7 @@ public:
                 return conversation_not_found(id);
             }
             if (!c->last_job_id.empty()) {
-                auto j = lock_job(txn.db(), c->last_job_id);
+                auto j = lock_job(txn, c->last_job_id);
                 if (j && !is_terminal(j->state)) {
                     cancel(txn, *j, now);
                 }
