@@ -474,6 +474,52 @@ TEST_P(StoreContract, LastOffsetIsTheNewestEventsOrZero) {
     });
 }
 
+TEST_P(StoreContract, PruneOfJobTopicsKeepsEachJobsNewestEventAndItsOffsetsGoOn) {
+    std::vector<std::string> ids;
+    std::vector<std::int64_t> kept;
+    std::vector<std::int64_t> last;
+    std::vector<std::int64_t> after_retry;
+    std::size_t pruned = 0;
+    std::int64_t untouched = 0;
+    run_coro([&](auto&) -> net::awaitable<void> {
+        co_await db().create_jobs(jobs_of(spec(), spec()), t0);
+        auto claimed = co_await db().claim_jobs(claim_work(2));
+        for (const auto& c : claimed) {
+            co_await db().append_job_events(c.job.id, c.job.lease_token, event_of("x"), t0);
+            ids.push_back(c.job.id);
+        }
+        if (ids.size() != 2) {
+            co_return;
+        }
+        co_await db().complete_job(ids[0], claimed[0].job.lease_token, "{}", t0 + 1);
+        co_await db().cancel_job(ids[1], t0 + 1);
+        co_await db().append_events("space:untouched", event_of("e"), t0);
+        co_await db().append_events("space:untouched", event_of("e"), t0);
+        // queued, started, x, succeeded|cancelled on each job's topic: all but the newest go.
+        pruned = co_await db().prune_events("job:", 0, 1, 1000);
+        for (const auto& id : ids) {
+            auto left = co_await db().read_events(store::job_topic(id), 0, 100);
+            kept.push_back(left && left->size() == 1 ? left->front().offset : -1);
+            last.push_back(co_await db().last_offset(store::job_topic(id)));
+        }
+        // The cancelled job, retried, numbers on from its newest event.
+        co_await db().retry_job(ids[1], t0 + 2);
+        auto now = co_await db().read_events(store::job_topic(ids[1]), 0, 100);
+        if (now) {
+            for (const auto& e : *now) {
+                after_retry.push_back(e.offset);
+            }
+        }
+        untouched = co_await db().last_offset("space:untouched");
+    });
+    ASSERT_EQ(ids.size(), 2U);
+    EXPECT_EQ(pruned, 6U);
+    EXPECT_EQ(kept, (std::vector<std::int64_t>{4, 4}));
+    EXPECT_EQ(last, (std::vector<std::int64_t>{4, 4}));
+    EXPECT_EQ(after_retry, (std::vector<std::int64_t>{4, 5}));
+    EXPECT_EQ(untouched, 2) << "another prefix is left alone";
+}
+
 TEST_P(StoreContract, PruneKeepsEachTopicsNewestEventAndOffsetsGoOn) {
     run_coro([&](auto&) -> net::awaitable<void> {
         for (int idx = 0; idx < 10; ++idx) {
