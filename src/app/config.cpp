@@ -183,11 +183,17 @@ std::optional<error> apply_file(app_config& config, const toml::table& root) {
         }
     }
     if (const auto* store = root["store"].as_table()) {
-        if (auto e = check_keys(*store, "store.", {"url"})) {
+        if (auto e = check_keys(*store, "store.", {"url", "writers"})) {
             return e;
         }
         if (auto e = read_value(*store, "url", "store.", config.db)) {
             return e;
+        }
+        if (auto e = read_value(*store, "writers", "store.", config.store_writers)) {
+            return e;
+        }
+        if (config.store_writers < 1 || config.store_writers > 16) {
+            return bad("config: 'store.writers' must be 1-16");
         }
     }
     if (const auto* engine = root["engine"].as_table()) {

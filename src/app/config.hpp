@@ -45,6 +45,9 @@ struct provider_config {
 struct app_config {
     std::string listen = "127.0.0.1:8080";
     std::string db = "sqlite:./data/conclave.db";
+    // PostgreSQL: the node's writer connections, each with its own group commit ([store]
+    // writers; store/postgres/pg_store.hpp). SQLite has one writer.
+    int store_writers = 1;
     std::string log_level = "info";
     std::string log_format = "text";  // or "json": one JSON object per line ([log] format)
     std::size_t max_body_bytes = 1 << 20;

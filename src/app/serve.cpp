@@ -185,7 +185,9 @@ int serve(const app_config& config) {
     try {
         if (db_url->kind == store_url::postgres) {
             db = store::postgres::open_postgres_store(
-                {.url = db_url->target, .node_id = config.engine.node_id}
+                {.url = db_url->target,
+                 .writer_connections = config.store_writers,
+                 .node_id = config.engine.node_id}
             );
         } else {
             db = store::sqlite::open_sqlite_store({.path = db_url->target});

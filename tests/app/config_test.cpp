@@ -30,6 +30,7 @@ TEST(ConfigTest, FileSetsServerStoreTypesAndQueues) {
 listen = "0.0.0.0:9000"
 [store]
 url = "sqlite:/tmp/x.db"
+writers = 3
 [engine]
 concurrency = 12
 lease_s = 5
@@ -46,6 +47,7 @@ concurrency = 2
     ASSERT_TRUE(c.has_value()) << c.error().message;
     EXPECT_EQ(c->listen, "0.0.0.0:9000");
     EXPECT_EQ(c->db, "sqlite:/tmp/x.db");
+    EXPECT_EQ(c->store_writers, 3);
     EXPECT_EQ(c->engine.concurrency, 12);
     EXPECT_EQ(c->engine.lease_ms, 5000);
     auto types = build_registry(*c);
@@ -100,6 +102,17 @@ TEST(ConfigTest, IntegersOutOfRangeAreRefused) {
     auto taken = load_config(write(dir, "[engine]\nconcurrency = 4.0\n"));
     ASSERT_TRUE(taken.has_value()) << taken.error().message;
     EXPECT_EQ(taken->engine.concurrency, 4);
+}
+
+TEST(ConfigTest, StoreWritersAreOneToSixteen) {
+    test::temp_dir dir;
+    EXPECT_EQ(load_config(write(dir, "log_level = \"info\"\n"))->store_writers, 1) << "default";
+    for (const char* value : {"0", "17", "-1", "\"2\""}) {
+        auto refused = load_config(write(dir, std::string("[store]\nwriters = ") + value));
+        ASSERT_FALSE(refused.has_value()) << value;
+        EXPECT_NE(refused.error().message.find("store.writers"), std::string::npos)
+            << refused.error().message;
+    }
 }
 
 TEST(ConfigTest, ProviderBudgetsAreReadAndBadOnesRefused) {

@@ -347,6 +347,10 @@ void writer::run_batch(batch& ops) {
     std::vector<std::exception_ptr> refused;
     std::optional<write_txn> txn;
     std::exception_ptr failure;
+    std::unique_lock<std::mutex> in_commit_order;  // see writer_options::commit_order
+    if (options_.commit_order != nullptr) {
+        in_commit_order = std::unique_lock(*options_.commit_order, std::defer_lock);
+    }
     for (int run = 1;; ++run) {
         refused.assign(ops.size(), nullptr);
         const bool had_connection = db_ != nullptr;
@@ -363,12 +367,18 @@ void writer::run_batch(batch& ops) {
             began = true;
             run_once(ops, *txn, refused);
             txn->flush(options_.node_id);
+            if (in_commit_order.mutex() != nullptr) {
+                in_commit_order.lock();
+            }
             db_->exec_script("COMMIT");
             commit_seconds_.observe(
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
             );
             break;
         } catch (const pg_error& e) {
+            if (in_commit_order.owns_lock()) {
+                in_commit_order.unlock();
+            }
             rollback_quietly();
             const auto& state = e.sqlstate();
             metrics::counter* retry = nullptr;
@@ -396,6 +406,9 @@ void writer::run_batch(batch& ops) {
                           : std::current_exception();
             break;
         } catch (...) {
+            if (in_commit_order.owns_lock()) {
+                in_commit_order.unlock();
+            }
             rollback_quietly();
             failure = std::current_exception();
             break;
@@ -421,6 +434,9 @@ void writer::run_batch(batch& ops) {
     // from a write and then subscribes finds the events already fanned out.
     if (listener_ && !txn->batch_events().empty()) {
         listener_(txn->batch_events());
+    }
+    if (in_commit_order.owns_lock()) {
+        in_commit_order.unlock();
     }
     for (std::size_t idx = 0; idx < ops.size(); ++idx) {
         ops[idx]->deliver(refused[idx]);

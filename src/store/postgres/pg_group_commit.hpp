@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -53,6 +54,11 @@ struct writer_options {
     // The server ends the writer's session when it sits this long idle inside a transaction
     // (see writer::connect).
     int idle_in_transaction_ms = 10'000;
+    // Shared by the writers of one store (several connections): held from just before COMMIT
+    // until the commit listener has returned, so the listener sees commits one at a time and
+    // in commit order — on every topic, offset order (a later append to a topic waits for the
+    // earlier one's COMMIT, and then for this lock before its own). Null: one writer.
+    std::mutex* commit_order = nullptr;
 };
 
 // The transaction a batch's writes run in. Only the writer thread touches it.

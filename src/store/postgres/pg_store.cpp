@@ -1,7 +1,9 @@
 #include "store/postgres/pg_store.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -640,13 +642,21 @@ public:
         : url_(options.url),
           schema_(options.schema),
           node_id_(node_id),
-          writer_(writer_options{options.url, options.schema, node_id, options.max_batch}),
-          readers_(static_cast<std::size_t>(std::max(1, options.reader_connections))) {}
+          readers_(static_cast<std::size_t>(std::max(1, options.reader_connections))) {
+        const int lanes = std::max(1, options.writer_connections);
+        for (int idx = 0; idx < lanes; ++idx) {
+            writer_options w{options.url, options.schema, node_id, options.max_batch};
+            w.commit_order = lanes > 1 ? &commit_order_ : nullptr;
+            writers_.push_back(std::make_unique<writer>(std::move(w)));
+        }
+    }
 
     ~postgres_store() override { readers_.join(); }
 
     void set_commit_listener(commit_listener listener) override {
-        writer_.set_commit_listener(std::move(listener));
+        for (auto& w : writers_) {
+            w->set_commit_listener(listener);  // called one commit at a time (commit_order_)
+        }
     }
 
     // Starts this node's LISTEN connection (pg_listener.hpp): other nodes' commits and new
@@ -656,7 +666,10 @@ public:
     }
 
     bool reachable() const override {
-        return writer_.connected() && (!listener_ || listener_->connected());
+        const bool writing = std::all_of(writers_.begin(), writers_.end(), [](const auto& w) {
+            return w->connected();
+        });
+        return writing && (!listener_ || listener_->connected());
     }
 
     net::awaitable<result<std::vector<submitted>>> create_jobs(
@@ -671,7 +684,7 @@ public:
         // Only an idempotency conflict can refuse a submission half-way, and then the jobs
         // before it in the batch must be undone: that needs a savepoint.
         const auto mode = keyed ? writer::mode::with_savepoint : writer::mode::plain;
-        co_return co_await write_result<std::vector<submitted>>(std::move(op), mode);
+        co_return co_await write_result<std::vector<submitted>>(any_lane(), std::move(op), mode);
     }
 
     net::awaitable<result<job>> find_job(std::string id) override {
@@ -763,7 +776,7 @@ public:
 
     net::awaitable<std::vector<claimed_job>> claim_jobs(claim_request request) override {
         auto op = [request = std::move(request)](write_txn& txn) { return claim(txn, request); };
-        auto task = writer_.submit<std::vector<claimed_job>>(std::move(op));
+        auto task = any_lane().submit<std::vector<claimed_job>>(std::move(op));
         co_return co_await std::move(task);
     }
 
@@ -798,14 +811,23 @@ public:
             }
             return lease_info{expires, j->cancel_requested};
         };
-        co_return co_await write_result<lease_info>(std::move(op));
+        co_return co_await write_result<lease_info>(lane(id), std::move(op));
     }
 
     net::awaitable<void> renew_leases(
         std::string owner, std::vector<std::string> ids, unix_ms until
     ) override {
-        auto op = [owner = std::move(owner), ids = std::move(ids), until](write_txn& txn) {
-            if (!ids.empty()) {
+        // Each job's through its own lane: on this node only that lane writes its row, so the
+        // lanes never wait for each other's row locks (nor deadlock).
+        std::vector<std::vector<std::string>> by_lane(writers_.size());
+        for (auto& id : ids) {
+            by_lane[lane_index(id)].push_back(std::move(id));
+        }
+        for (std::size_t idx = 0; idx < by_lane.size(); ++idx) {
+            if (by_lane[idx].empty()) {
+                continue;
+            }
+            auto op = [owner, ids = std::move(by_lane[idx]), until](write_txn& txn) {
                 txn.db().exec(
                     "UPDATE jobs SET lease_expires_at = $1 WHERE id = ANY($2::text[]) AND state = "
                     "'active' AND lease_owner = $3",
@@ -813,11 +835,11 @@ public:
                     ids,
                     owner
                 );
-            }
-            return true;
-        };
-        auto task = writer_.submit<bool>(std::move(op));
-        co_await std::move(task);
+                return true;
+            };
+            auto task = writers_[idx]->submit<bool>(std::move(op));
+            co_await std::move(task);
+        }
     }
 
     net::awaitable<result<job>> complete_job(
@@ -831,7 +853,7 @@ public:
             }
             return txn.deferred<completions>().add(id, token, result_text, now);
         };
-        auto task = writer_.submit<completions::outcome>(std::move(op));
+        auto task = lane(id).submit<completions::outcome>(std::move(op));
         auto outcome = co_await std::move(task);
         co_return std::move(*outcome);
     }
@@ -852,7 +874,7 @@ public:
             end_attempt(txn, *j, error, retryable, policy, now);
             return *j;
         };
-        co_return co_await write_result<job>(std::move(op));
+        co_return co_await write_result<job>(lane(id), std::move(op));
     }
 
     net::awaitable<result<job>> cancel_job(std::string id, unix_ms now) override {
@@ -866,7 +888,7 @@ public:
             cancel(txn, *j, now);
             return *j;
         };
-        co_return co_await write_result<job>(std::move(op));
+        co_return co_await write_result<job>(lane(id), std::move(op));
     }
 
     net::awaitable<result<job>> retry_job(std::string id, unix_ms now) override {
@@ -903,7 +925,7 @@ public:
             txn.jobs_queued();
             return *j;
         };
-        co_return co_await write_result<job>(std::move(op));
+        co_return co_await write_result<job>(lane(id), std::move(op));
     }
 
     net::awaitable<std::vector<job>> expire_leases(
@@ -929,7 +951,7 @@ public:
             }
             return expired;
         };
-        auto task = writer_.submit<std::vector<job>>(std::move(op));
+        auto task = any_lane().submit<std::vector<job>>(std::move(op));
         co_return co_await std::move(task);
     }
 
@@ -951,7 +973,7 @@ public:
             }
             return released;
         };
-        auto task = writer_.submit<std::vector<job>>(std::move(op));
+        auto task = any_lane().submit<std::vector<job>>(std::move(op));
         co_return co_await std::move(task);
     }
 
@@ -981,12 +1003,13 @@ public:
             txn.stored_on_row(topic);
             return out;
         };
-        co_return co_await write_result<std::vector<event>>(std::move(op));
+        co_return co_await write_result<std::vector<event>>(lane(id), std::move(op));
     }
 
     net::awaitable<std::vector<event>> append_events(
         std::string topic, std::vector<event_spec> events, unix_ms now
     ) override {
+        auto& to = lane(topic);
         auto op = [topic = std::move(topic), events = std::move(events), now](write_txn& txn) {
             std::vector<event> out;
             out.reserve(events.size());
@@ -995,7 +1018,7 @@ public:
             }
             return out;
         };
-        auto task = writer_.submit<std::vector<event>>(std::move(op));
+        auto task = to.submit<std::vector<event>>(std::move(op));
         co_return co_await std::move(task);
     }
 
@@ -1025,7 +1048,7 @@ public:
             );
             return static_cast<std::size_t>(r.affected());
         };
-        auto task = writer_.submit<std::size_t>(std::move(op));
+        auto task = any_lane().submit<std::size_t>(std::move(op));
         co_return co_await std::move(task);
     }
 
@@ -1050,7 +1073,7 @@ public:
             );
             return step{key, r.text(0, 0)};
         };
-        co_return co_await write_result<step>(std::move(op));
+        co_return co_await write_result<step>(lane(id), std::move(op));
     }
 
     net::awaitable<result<std::vector<step>>> load_steps(std::string id) override {
@@ -1114,7 +1137,7 @@ public:
         auto op = [title = std::move(title), council = std::move(council), now](write_txn& txn) {
             return insert_conversation(txn, title, council, now);
         };
-        auto task = writer_.submit<conversation>(std::move(op));
+        auto task = any_lane().submit<conversation>(std::move(op));
         co_return co_await std::move(task);
     }
 
@@ -1165,7 +1188,7 @@ public:
             delete_conversation_rows(txn, *c, now);
             return true;
         };
-        auto done = co_await write_result<bool>(std::move(op));
+        auto done = co_await write_result<bool>(lane(id), std::move(op));
         if (!done) {
             co_return done.error();
         }
@@ -1174,6 +1197,7 @@ public:
 
     net::awaitable<result<turn>> start_turn(new_turn t, unix_ms now) override {
         const bool keyed = !t.job.idempotency_key.empty();
+        auto& to = lane(t.conversation_id);
         auto op = [t = std::move(t), now](write_txn& txn) -> result<turn> {
             auto c = lock_conversation(txn.db(), t.conversation_id);
             if (!c) {
@@ -1194,7 +1218,7 @@ public:
             return turn{std::move(m), std::move(created.front().job)};
         };
         const auto mode = keyed ? writer::mode::with_savepoint : writer::mode::plain;
-        co_return co_await write_result<turn>(std::move(op), mode);
+        co_return co_await write_result<turn>(to, std::move(op), mode);
     }
 
     net::awaitable<result<void>> set_conversation_title(
@@ -1208,7 +1232,7 @@ public:
             update_title(txn, *c, title, now);
             return true;
         };
-        auto done = co_await write_result<bool>(std::move(op));
+        auto done = co_await write_result<bool>(lane(id), std::move(op));
         if (!done) {
             co_return done.error();
         }
@@ -1216,12 +1240,25 @@ public:
     }
 
 private:
+    // The writer of every write about `key` (a job's id, a topic, a conversation's id): on
+    // this node the writes about one thing run in the order they were made, as with a single
+    // writer. Writes about different things run on several connections at once, as they would
+    // on several nodes.
+    std::size_t lane_index(std::string_view key) const {
+        return std::hash<std::string_view>{}(key) % writers_.size();
+    }
+    writer& lane(std::string_view key) { return *writers_[lane_index(key)]; }
+    // A writer for a write about nothing in particular (new jobs, claims, sweeps).
+    writer& any_lane() { return *writers_[next_lane_++ % writers_.size()]; }
+
     // Runs a write whose expected failures come back as result errors, including those thrown
     // as `rejected` to roll the write back.
     template <class T, class F>
-    net::awaitable<result<T>> write_result(F op, writer::mode mode = writer::mode::plain) {
+    net::awaitable<result<T>> write_result(
+        writer& lane, F op, writer::mode mode = writer::mode::plain
+    ) {
         try {
-            auto task = writer_.submit<result<T>>(std::move(op), mode);
+            auto task = lane.submit<result<T>>(std::move(op), mode);
             co_return co_await std::move(task);
         } catch (const rejected& r) {
             co_return r.err();
@@ -1285,7 +1322,9 @@ private:
     std::string url_;
     std::string schema_;
     std::string node_id_;
-    writer writer_;
+    std::mutex commit_order_;                       // see writer_options::commit_order
+    std::vector<std::unique_ptr<writer>> writers_;  // the lanes (see lane())
+    std::atomic<std::size_t> next_lane_{0};
     net::thread_pool readers_;
     std::mutex readers_mutex_;
     std::vector<std::unique_ptr<connection>> free_readers_;

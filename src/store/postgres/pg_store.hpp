@@ -2,7 +2,10 @@
 //
 // Each node has one writer thread owning one connection that runs group commit, as on SQLite
 // (pg_group_commit.hpp): it takes every waiting write, runs them in one transaction, commits
-// once, then calls the commit listener and resumes the waiting coroutines. Reads run on a small
+// once, then calls the commit listener and resumes the waiting coroutines. Optionally several
+// (postgres_options::writer_connections): each write about one job, topic or conversation goes
+// to the same one, so on a node those still run in order, and the writers hand the commit
+// listener one commit at a time, in commit order. Reads run on a small
 // pool of threads, each with its own connection. No libpq call ever runs on the caller's
 // executor. Across nodes: each topic's row in `topics` is locked by the transaction appending to
 // it until COMMIT, so on every topic commit order is offset order; claims take queued jobs with
@@ -51,7 +54,12 @@ struct postgres_options {
     // The schema holding the tables (the connections' search_path), created if missing. Empty:
     // the server's default search_path (usually "public").
     std::string schema;
-    int reader_connections = 2;    // reader threads, each with its own connection
+    int reader_connections = 2;  // reader threads, each with its own connection
+    // Writer threads, each with its own connection and group commit (pg_store.cpp, lane()).
+    // One by default: on the 2-core benchmark machine a second writer per node did not pay
+    // for the smaller batches it makes (bench/README.md); a node facing a database with more
+    // cores than it can keep busy through one connection may want more.
+    int writer_connections = 1;
     std::size_t max_batch = 4096;  // writes per transaction at most
     // Names this node in NOTIFY payloads and in its sessions' application_name: 1 to
     // max_node_id_length characters, no control characters. Empty: a random one.
