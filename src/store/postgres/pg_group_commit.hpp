@@ -122,9 +122,6 @@ public:
     // into the job's row.
     void stored_on_row(const std::string& topic);
 
-    // The newest offset of `topic` in this batch. REQUIRES: the batch holds or locked it.
-    std::int64_t last_offset(const std::string& topic) const { return topics_.at(topic).last; }
-
     // Locks the rows of those of `topics` the batch has not touched yet, in name order, with one
     // statement (a write about to append to many topics). A topic without a row is left to
     // append(); jobs' topics are skipped (their jobs' rows are the locks).

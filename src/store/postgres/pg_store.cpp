@@ -171,35 +171,29 @@ void end_attempt(
     j.error = std::move(error_text);
     const auto retry_at = policy(j, retryable, now);
     if (retry_at) {
-        const auto stored = txn.db()
-                                .exec(
-                                    "UPDATE jobs SET state = 'queued', run_at = $1, error = $2, "
-                                    "lease_owner = NULL, "
-                                    "lease_token = NULL, lease_expires_at = NULL, events_offset = "
-                                    "events_offset + 1 "
-                                    "WHERE seq = $3 RETURNING events_offset",
-                                    *retry_at,
-                                    j.error,
-                                    j.seq
-                                )
-                                .int64(0, 0);
+        auto r = txn.db().exec(
+            "UPDATE jobs SET state = 'queued', run_at = $1, error = $2, lease_owner = NULL, "
+            "lease_token = NULL, lease_expires_at = NULL, events_offset = events_offset + 1 "
+            "WHERE seq = $3 RETURNING events_offset",
+            *retry_at,
+            j.error,
+            j.seq
+        );
+        const auto stored = r.int64(0, 0);
         j.state = job_state::queued;
         j.run_at = *retry_at;
         append_job_event(txn, j, "job.retrying", retrying_data(j, *retry_at), now, stored);
         txn.jobs_queued();
     } else {
-        const auto stored = txn.db()
-                                .exec(
-                                    "UPDATE jobs SET state = 'failed', error = $1, finished_at = "
-                                    "$2, lease_owner = NULL, "
-                                    "lease_token = NULL, lease_expires_at = NULL, events_offset = "
-                                    "events_offset + 1 "
-                                    "WHERE seq = $3 RETURNING events_offset",
-                                    j.error,
-                                    now,
-                                    j.seq
-                                )
-                                .int64(0, 0);
+        auto r = txn.db().exec(
+            "UPDATE jobs SET state = 'failed', error = $1, finished_at = $2, lease_owner = NULL, "
+            "lease_token = NULL, lease_expires_at = NULL, events_offset = events_offset + 1 "
+            "WHERE seq = $3 RETURNING events_offset",
+            j.error,
+            now,
+            j.seq
+        );
+        const auto stored = r.int64(0, 0);
         j.state = job_state::failed;
         j.finished_at = now;
         append_job_event(txn, j, "job.failed", failed_data(j), now, stored);
@@ -249,11 +243,12 @@ public:
         std::unordered_map<std::string, job> moved;
         auto r = db.exec(
             "UPDATE jobs SET state = 'succeeded', result = c.c_result, finished_at = c.c_finished, "
-            "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, events_offset = "
-            "events_offset + 1 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS "
-            "c(c_id, c_token, "
-            "c_result, c_finished) WHERE jobs.id = c.c_id AND jobs.state = 'active' AND "
-            "jobs.lease_token = c.c_token RETURNING " CONCLAVE_JOB_COLUMNS,
+            "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, "
+            "events_offset = events_offset + 1 "
+            "FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) "
+            "AS c(c_id, c_token, c_result, c_finished) "
+            "WHERE jobs.id = c.c_id AND jobs.state = 'active' AND jobs.lease_token = c.c_token "
+            "RETURNING " CONCLAVE_JOB_COLUMNS,
             ids,
             tokens,
             results,
@@ -331,17 +326,14 @@ private:
 // queued|active job `j` (its row locked) → cancelled (see store::cancel_job).
 void cancel(write_txn& txn, job& j, unix_ms now) {
     // An active job keeps its lease token: its worker's next heartbeat is told.
-    const auto stored =
-        txn.db()
-            .exec(
-                "UPDATE jobs SET state = 'cancelled', cancel_requested = true, finished_at = $1, "
-                "lease_expires_at = NULL, events_offset = events_offset + 1 WHERE seq = $2 "
-                "RETURNING "
-                "events_offset",
-                now,
-                j.seq
-            )
-            .int64(0, 0);
+    auto r = txn.db().exec(
+        "UPDATE jobs SET state = 'cancelled', cancel_requested = true, finished_at = $1, "
+        "lease_expires_at = NULL, events_offset = events_offset + 1 WHERE seq = $2 RETURNING "
+        "events_offset",
+        now,
+        j.seq
+    );
+    const auto stored = r.int64(0, 0);
     const bool was_active = j.state == job_state::active;
     j.state = job_state::cancelled;
     j.cancel_requested = true;
@@ -622,14 +614,12 @@ auto in_snapshot(connection& db, F fn) -> decltype(fn()) {
 
 // Whether `topic` has had an event (a deleted event leaves its topic's row behind).
 bool has_events(connection& db, const std::string& topic) {
-    if (is_job_topic(topic)) {
-        return !db.exec(
-                      "SELECT 1 FROM jobs WHERE id = $1 AND events_offset > 0",
-                      std::string(job_of_topic(topic))
-        )
-                    .empty();
-    }
-    return !db.exec("SELECT 1 FROM topics WHERE name = $1", topic).empty();
+    auto r = is_job_topic(topic) ? db.exec(
+                                       "SELECT 1 FROM jobs WHERE id = $1 AND events_offset > 0",
+                                       std::string(job_of_topic(topic))
+                                   )
+                                 : db.exec("SELECT 1 FROM topics WHERE name = $1", topic);
+    return !r.empty();
 }
 
 error conversation_not_found(const std::string& id) {
@@ -797,16 +787,14 @@ public:
                     "UPDATE jobs SET lease_expires_at = $1 WHERE seq = $2", expires, j->seq
                 );
             } else {
-                const auto stored =
-                    txn.db()
-                        .exec(
-                            "UPDATE jobs SET lease_expires_at = $1, progress = $2, events_offset = "
-                            "events_offset + 1 WHERE seq = $3 RETURNING events_offset",
-                            expires,
-                            progress,
-                            j->seq
-                        )
-                        .int64(0, 0);
+                auto r = txn.db().exec(
+                    "UPDATE jobs SET lease_expires_at = $1, progress = $2, events_offset = "
+                    "events_offset + 1 WHERE seq = $3 RETURNING events_offset",
+                    expires,
+                    progress,
+                    j->seq
+                );
+                const auto stored = r.int64(0, 0);
                 append_job_event(txn, *j, "job.progress", progress_data(*j, progress), now, stored);
             }
             return lease_info{expires, j->cancel_requested};
@@ -902,18 +890,15 @@ public:
             if (auto reopened = reopen_turn(txn, *j, now); !reopened) {
                 return reopened.error();
             }
-            const auto stored =
-                txn.db()
-                    .exec(
-                        "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, finished_at "
-                        "= NULL, "
-                        "cancel_requested = false, lease_owner = NULL, lease_token = NULL, "
-                        "lease_expires_at = NULL, events_offset = events_offset + 1 WHERE seq = $2 "
-                        "RETURNING events_offset",
-                        now,
-                        j->seq
-                    )
-                    .int64(0, 0);
+            auto r = txn.db().exec(
+                "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, finished_at = NULL, "
+                "cancel_requested = false, lease_owner = NULL, lease_token = NULL, "
+                "lease_expires_at = NULL, events_offset = events_offset + 1 WHERE seq = $2 "
+                "RETURNING events_offset",
+                now,
+                j->seq
+            );
+            const auto stored = r.int64(0, 0);
             j->state = job_state::queued;
             j->attempts = 0;
             j->run_at = now;
