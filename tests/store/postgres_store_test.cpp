@@ -225,6 +225,18 @@ TEST(PostgresMigrationsTest, Version3MovesJobTopicOffsetsOntoTheirJobsRows) {
         auto topics = db.exec("SELECT name FROM topics ORDER BY name");
         ASSERT_EQ(topics.size(), 1);
         EXPECT_EQ(topics.text(0, 0), "space:x");
+        // What a node of version 2 would do on its next event for job b: refused, and why.
+        try {
+            db.exec(
+                "INSERT INTO topics(name, last_offset) VALUES ('job:b', 1) ON CONFLICT (name) DO "
+                "UPDATE SET last_offset = topics.last_offset + 1 RETURNING last_offset"
+            );
+            ADD_FAILURE() << "an older node gave a job topic a row";
+        } catch (const pg::pg_error& e) {
+            EXPECT_NE(std::string(e.what()).find("upgrade this conclave node"), std::string::npos)
+                << e.what();
+        }
+        db.exec("INSERT INTO topics(name, last_offset) VALUES ('space:y', 1)");  // others: as ever
     }
     auto db = pg::open_postgres_store(options_for(schema, "n"));
     std::vector<store::event> events;

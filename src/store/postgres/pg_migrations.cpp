@@ -110,6 +110,15 @@ CREATE TABLE messages (
 ALTER TABLE jobs ADD COLUMN events_offset BIGINT NOT NULL DEFAULT 0;
 UPDATE jobs SET events_offset = t.last_offset FROM topics t WHERE t.name = 'job:' || jobs.id;
 DELETE FROM topics WHERE name >= 'job:' AND name < 'job;';
+-- A node of an older version still running against this schema would give a job's topic a
+-- topics row again and number its events from 1: refuse that with a message that says why.
+CREATE FUNCTION conclave_no_job_topic_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'topic % has its offset on its job''s row since schema version 3: upgrade this conclave node', NEW.name
+        USING ERRCODE = 'feature_not_supported';
+END $$;
+CREATE TRIGGER topics_no_job_topics BEFORE INSERT ON topics FOR EACH ROW
+    WHEN (NEW.name >= 'job:' AND NEW.name < 'job;') EXECUTE FUNCTION conclave_no_job_topic_rows();
 )sql"},
 }};
 
