@@ -7,8 +7,9 @@
 // to the same one, so on a node those still run in order, and the writers hand the commit
 // listener one commit at a time, in commit order. Reads run on a small
 // pool of threads, each with its own connection. No libpq call ever runs on the caller's
-// executor. Across nodes: each topic's row in `topics` is locked by the transaction appending to
-// it until COMMIT, so on every topic commit order is offset order; claims take queued jobs with
+// executor. Across nodes: each topic's row in `topics` (a job's topic: the job's row) is locked
+// by the transaction appending to it until COMMIT, so on every topic commit order is offset
+// order; claims take queued jobs with
 // FOR UPDATE SKIP LOCKED; and the per-type and per-queue limits of a claim are counted under a
 // transaction-scoped advisory lock, so they hold across nodes.
 //
