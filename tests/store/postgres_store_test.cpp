@@ -688,6 +688,49 @@ TEST_F(PostgresStoreTest, SeveralWritersHandTheListenerEachTopicsEventsInOffsetO
     }
 }
 
+// With several writers, the writes about one job still run in the order they were made: 40
+// appends to one job's topic, all made at once without waiting, land in that order (each
+// writer is FIFO, and every write about a job goes to the same one).
+TEST_F(PostgresStoreTest, SeveralWritersKeepTheOrderOfTheWritesAboutOneJob) {
+    auto db = open(node("o"), 4);
+    constexpr int n = 40;
+    std::vector<std::string> types;
+    run_coro([&](net::io_context& ioc) -> net::awaitable<void> {
+        co_await db->create_jobs(specs_of(1), t0);
+        auto claimed = co_await db->claim_jobs(claim_of("work", 1, "w"));
+        if (claimed.size() != 1) {
+            ADD_FAILURE() << "no job claimed";
+            co_return;
+        }
+        const auto job = claimed.front().job;
+        auto done = std::make_shared<std::atomic<int>>(0);
+        for (int idx = 0; idx < n; ++idx) {  // one thread: each starts (and queues) in turn
+            auto post = [&db, job, idx, done]() -> net::awaitable<void> {
+                auto posted = co_await db->append_job_events(
+                    job.id, job.lease_token, one_event("e" + std::to_string(idx)), t0
+                );
+                EXPECT_TRUE(posted.has_value());
+                ++*done;
+            };
+            net::co_spawn(ioc, post, net::detached);
+        }
+        while (done->load() < n) {
+            co_await sleep_for(2ms);
+        }
+        auto events = co_await db->read_events(store::job_topic(job.id), 2, 100);
+        if (events) {
+            for (const auto& e : *events) {
+                types.push_back(e.type);
+            }
+        }
+    });
+    std::vector<std::string> expected;
+    for (int idx = 0; idx < n; ++idx) {
+        expected.push_back("e" + std::to_string(idx));
+    }
+    EXPECT_EQ(types, expected) << "after job.queued and job.started";
+}
+
 TEST_F(PostgresStoreTest, CompletionsOfOneBatchRunTogetherWithTheirOwnOutcomes) {
     const auto me = node("g");
     auto db = open(me, 1);  // one writer: the lock holds back every write

@@ -534,16 +534,10 @@ std::vector<claimed_job> claim(write_txn& txn, const claim_request& request) {
         fetches,
         request.now
     );
-    std::unordered_map<std::int64_t, std::int64_t> held_offset;  // seq → events_offset
-    for (int row = 0; row < candidates.size(); ++row) {
-        held_offset.emplace(candidates.int64(row, 0), candidates.int64(row, events_offset_column));
-    }
-    auto picked = pick_claims(read_jobs(candidates), request.max, budget);
+    // Every candidate's row is locked until COMMIT, picked or not: the batch holds their topics.
+    auto picked = pick_claims(held_jobs(txn, candidates), request.max, budget);
     if (picked.empty()) {
         return {};
-    }
-    for (const auto& j : picked) {
-        txn.hold_topic(job_topic(j.id), held_offset.at(j.seq));
     }
     std::vector<std::int64_t> seqs;
     std::vector<std::string> tokens;
