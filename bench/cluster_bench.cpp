@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "http/sse_client.hpp"
 #include "support/pg_database.hpp"
 #include "support/server_process.hpp"
+#include "support/temp_dir.hpp"
 
 namespace conclave::bench {
 namespace {
@@ -25,14 +27,24 @@ namespace json = boost::json;
 using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
+int writers = 1;  // [store] writers of every node (--writers)
+
 std::vector<std::unique_ptr<test::server_process>> start_nodes(const test::pg_database& db, int n) {
+    static const test::temp_dir dir;  // kept while nodes run: they watch their config file
+    const auto config = (dir.path() / "conclave.toml").string();
+    std::ofstream(config) << "[store]\nwriters = " << writers << "\n";
     std::vector<std::unique_ptr<test::server_process>> nodes;
     for (int i = 0; i < n; ++i) {
         nodes.push_back(std::make_unique<test::server_process>(
             test::server_process::db_url,
             db.url(),
             std::vector<std::string>{
-                "--node-id", "bench-" + std::to_string(i), "--concurrency", "1024"}
+                "--node-id",
+                "bench-" + std::to_string(i),
+                "--concurrency",
+                "1024",
+                "--config",
+                config}
         ));
     }
     return nodes;
@@ -159,12 +171,15 @@ int main(int argc, char** argv) {
     cli.add_option("--events", events, "events for the cross-node latency (0: not measured)");
     cli.add_option("--nodes", node_counts, "the node counts to measure throughput with")
         ->check(CLI::Range(1, 8));
+    cli.add_option("--writers", writers, "writer connections per node ([store] writers)")
+        ->check(CLI::Range(1, 16));
     CLI11_PARSE(cli, argc, argv);
     std::printf(
         "PostgreSQL (fsync on, same machine), %u hardware threads, %lld noop jobs per run, "
-        "/v1/jobs:batch of 1000 from 4 connections over the nodes\n",
+        "/v1/jobs:batch of 1000 from 4 connections over the nodes, %d writer(s) per node\n",
         std::thread::hardware_concurrency(),
-        static_cast<long long>(total)
+        static_cast<long long>(total),
+        writers
     );
     for (const int n : node_counts) {
         std::printf("%d node(s): %8.0f jobs/s\n", n, throughput(n, total));
