@@ -57,8 +57,8 @@ struct postgres_options {
     std::string schema;
     int reader_connections = 2;  // reader threads, each with its own connection
     // Writer threads, each with its own connection and group commit (pg_store.cpp, lane()).
-    // One by default: on the 2-core benchmark machine a second writer per node did not pay
-    // for the smaller batches it makes (bench/README.md); a node facing a database with more
+    // One by default: on the 2-core benchmark machine a second writer helped a lone node but
+    // cost two nodes more than that (bench/README.md); a node facing a database with more
     // cores than it can keep busy through one connection may want more.
     int writer_connections = 1;
     std::size_t max_batch = 4096;  // writes per transaction at most
