@@ -424,6 +424,13 @@ TEST_P(StoreContract, StepsAreRecordedOnceAndSurviveRetries) {
         EXPECT_EQ(again.at(0).steps[0].key, "stage1/a");
         auto listed = co_await db().load_steps(j.id);
         EXPECT_EQ(listed->size(), 1U);
+        // Failed for good, then retried by hand (attempts start again from 0): still there.
+        const auto& a = again.at(0).job;
+        co_await db().fail_job(a.id, a.lease_token, "{}", false, retry_after(0), t0 + 6);
+        co_await db().retry_job(a.id, t0 + 7);
+        auto retried = co_await db().claim_jobs(claim_work(1, t0 + 8));
+        EXPECT_EQ(retried.at(0).job.attempts, 1);
+        EXPECT_EQ(retried.at(0).steps.size(), 1U);
     });
 }
 
