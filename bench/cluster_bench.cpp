@@ -27,7 +27,8 @@ namespace json = boost::json;
 using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-int writers = 1;  // [store] writers of every node (--writers)
+int writers = 1;            // [store] writers of every node (--writers)
+bool commit_stats = false;  // print what each node's writers did (--commit-stats)
 
 std::vector<std::unique_ptr<test::server_process>> start_nodes(const test::pg_database& db, int n) {
     static const test::temp_dir dir;  // kept while nodes run: they watch their config file
@@ -71,12 +72,45 @@ std::string state_of(http::client& c, const std::string& id) {
     return res.status == 200 ? std::string(json::parse(res.body).at("state").as_string()) : "";
 }
 
-// Jobs per second with `n` nodes: `total` noop jobs in batches of 1000 from 4 connections
+// The sum of every sample of metric `name` (all label sets) in a /metrics text.
+double metric_sum(const std::string& text, const std::string& name) {
+    double sum = 0;
+    std::size_t at = 0;
+    while ((at = text.find(name, at)) != std::string::npos) {
+        const bool line_start = at == 0 || text[at - 1] == '\n';
+        at += name.size();
+        if (!line_start || (text[at] != ' ' && text[at] != '{')) {
+            continue;
+        }
+        const auto value = text.find(' ', text.find_first_of(" }", at));
+        sum += std::stod(text.substr(value + 1, text.find('\n', value) - value - 1));
+    }
+    return sum;
+}
+
+// What the nodes' writers did in a run: commits, writes per commit, time per commit.
+void print_commit_stats(const std::vector<std::unique_ptr<test::server_process>>& nodes) {
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const auto text = http::client(nodes[i]->url()).get("/metrics").body;
+        const auto commits = metric_sum(text, "conclave_store_commit_seconds_count");
+        const auto seconds = metric_sum(text, "conclave_store_commit_seconds_sum");
+        const auto writes = metric_sum(text, "conclave_store_commit_batch_size_sum");
+        std::printf(
+            "    node %zu: %.0f commits, %.1f writes each, %.2f ms each (BEGIN to COMMIT)\n",
+            i + 1,
+            commits,
+            commits > 0 ? writes / commits : 0.0,
+            commits > 0 ? seconds * 1000 / commits : 0.0
+        );
+    }
+}
+
+// Prints jobs per second with `n` nodes: `total` noop jobs in batches of 1000 from 4 connections
 // spread over the nodes, until every one has succeeded. The end is watched cheaply: first the
 // last job of each connection (a lookup by id every 5 ms), then the count of succeeded jobs
 // (which reads the whole table: polled alone every 20 ms it took a share of the database's CPU
 // away from the work being measured).
-double throughput(int n, std::int64_t total) {
+void throughput(int n, std::int64_t total) {
     test::pg_database db;
     auto nodes = start_nodes(db, n);
     const auto body = noop_batch(1000);
@@ -110,8 +144,13 @@ double throughput(int n, std::int64_t total) {
     while (succeeded(nodes[0]->url()) < total) {
         std::this_thread::sleep_for(20ms);
     }
-    return static_cast<double>(total) /
-           std::chrono::duration<double>(clock_type::now() - start).count();
+    const double rate = static_cast<double>(total) /
+                        std::chrono::duration<double>(clock_type::now() - start).count();
+    std::printf("%d node(s): %8.0f jobs/s\n", n, rate);
+    if (commit_stats) {
+        print_commit_stats(nodes);
+    }
+    std::fflush(stdout);
 }
 
 // Milliseconds from posting an event on node 0 to reading it over SSE on node 1, for `count`
@@ -173,6 +212,7 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 8));
     cli.add_option("--writers", writers, "writer connections per node ([store] writers)")
         ->check(CLI::Range(1, 16));
+    cli.add_flag("--commit-stats", commit_stats, "print each node's commits after its run");
     CLI11_PARSE(cli, argc, argv);
     std::printf(
         "PostgreSQL (fsync on, same machine), %u hardware threads, %lld noop jobs per run, "
@@ -182,8 +222,7 @@ int main(int argc, char** argv) {
         writers
     );
     for (const int n : node_counts) {
-        std::printf("%d node(s): %8.0f jobs/s\n", n, throughput(n, total));
-        std::fflush(stdout);
+        throughput(n, total);
     }
     if (events <= 0) {
         return 0;
