@@ -9,7 +9,8 @@ set -euo pipefail
 packages=(
     build-essential cmake ninja-build ccache pkg-config git
     libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-    libsqlite3-dev libpq-dev postgresql libssl-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
+    libsqlite3-dev libpq-dev postgresql libssl-dev libjemalloc-dev
+    libspdlog-dev libcli11-dev libtomlplusplus-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     clang-format clang libclang-rt-14-dev
 )
