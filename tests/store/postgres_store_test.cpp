@@ -190,8 +190,8 @@ TEST(PostgresMigrationsTest, ApplyOnceAndRecordTheVersion) {
     EXPECT_EQ(pg::migrate_postgres(options_for(schema)), pg::latest_schema_version());
     EXPECT_EQ(pg::migrate_postgres(options_for(schema)), 0) << "already applied";
     pg::connection db(test_url(), schema, "conclave test");
-    EXPECT_EQ(db.exec("SELECT max(version) FROM schema_migrations").int64(0, 0), 3);
-    EXPECT_EQ(db.exec("SELECT count(*) FROM schema_migrations").int64(0, 0), 3);
+    EXPECT_EQ(db.exec("SELECT max(version) FROM schema_migrations").int64(0, 0), 4);
+    EXPECT_EQ(db.exec("SELECT count(*) FROM schema_migrations").int64(0, 0), 4);
     auto tables = db.exec(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = "
         "ANY('{jobs,job_steps,topics,events,conversations,messages,schema_migrations}')",
@@ -217,7 +217,7 @@ TEST(PostgresMigrationsTest, Version3MovesJobTopicOffsetsOntoTheirJobsRows) {
                    ('job:a', 3, 't', '{}', 0), ('space:x', 1, 't', '{}', 0),
                    ('space:x', 2, 't', '{}', 0);
         )");
-        EXPECT_EQ(pg::migrate(db, schema), 1);
+        EXPECT_EQ(pg::migrate(db, schema, 3), 1);
         auto offsets = db.exec("SELECT id, events_offset FROM jobs ORDER BY id");
         ASSERT_EQ(offsets.size(), 2);
         EXPECT_EQ(offsets.int64(0, 1), 3);
@@ -255,6 +255,49 @@ TEST(PostgresMigrationsTest, Version3MovesJobTopicOffsetsOntoTheirJobsRows) {
     ASSERT_EQ(events.size(), 4U);
     EXPECT_EQ(events.back().offset, 4) << "numbered on from the migrated offset";
     EXPECT_EQ(events.back().type, "job.cancelled");
+}
+
+TEST(PostgresMigrationsTest, Version4ComparesJobIdsStatesAndOwnersByteWise) {
+    const auto schema = new_schema();
+    pg::connection db(test_url(), schema, "conclave test");
+    EXPECT_EQ(pg::migrate(db, schema, 3), 3);
+    db.exec_script(R"(
+        INSERT INTO jobs(id, type, queue, state, priority, payload, max_attempts, run_at,
+                         timeout_s, backoff_base_ms, backoff_cap_ms, topics, created_at,
+                         lease_owner, events_offset)
+        VALUES ('B', 'work', 'default', 'active', 0, '{}', 3, 0, 0, 1000, 60000, '[]', 0, 'n', 2),
+               ('a', 'work', 'default', 'queued', 0, '{}', 3, 0, 0, 1000, 60000, '[]', 0, NULL, 1);
+        INSERT INTO job_steps(job_id, key, result, created_at) VALUES ('B', 'k', '1', 0);
+    )");
+    EXPECT_EQ(pg::migrate(db, schema), 1);
+    auto collated = db.exec(
+        "SELECT table_name || '.' || column_name FROM information_schema.columns WHERE "
+        "table_schema = $1 AND collation_name = 'C' AND table_name IN ('jobs', 'job_steps') "
+        "ORDER BY 1",
+        schema
+    );
+    std::vector<std::string> columns;
+    for (int row = 0; row < collated.size(); ++row) {
+        columns.push_back(collated.text(row, 0));
+    }
+    EXPECT_EQ(
+        columns,
+        (std::vector<std::string>{
+            "job_steps.job_id",
+            "job_steps.key",
+            "jobs.id",
+            "jobs.idempotency_key",
+            "jobs.lease_owner",
+            "jobs.queue",
+            "jobs.state",
+            "jobs.type"})
+    );
+    // The rows are kept, in byte order now ('B' < 'a'), and the indexes still find them.
+    auto ids = db.exec("SELECT id FROM jobs ORDER BY id");
+    ASSERT_EQ(ids.size(), 2);
+    EXPECT_EQ(ids.text(0, 0), "B");
+    EXPECT_EQ(db.exec("SELECT events_offset FROM jobs WHERE id = 'B'").int64(0, 0), 2);
+    EXPECT_EQ(db.exec("SELECT count(*) FROM job_steps WHERE job_id = 'B'").int64(0, 0), 1);
 }
 
 TEST(PostgresMigrationsTest, NodesStartingTogetherApplyEachMigrationOnce) {

@@ -1013,7 +1013,7 @@ public:
                        SELECT e.topic, e."offset" FROM events e
                        LEFT JOIN topics t ON t.name = e.topic
                        LEFT JOIN jobs j ON e.topic >= 'job:' AND e.topic < 'job;'
-                                       AND j.id = substr(e.topic, 5) COLLATE "default"
+                                       AND j.id = substr(e.topic, 5)
                        CROSS JOIN LATERAL (SELECT coalesce(t.last_offset, j.events_offset) AS last) n
                        WHERE e.topic >= $1 AND e.topic < $2 AND e."offset" < n.last
                          AND (($3::bigint > 0 AND e.created_at < $3::bigint)
