@@ -14,7 +14,7 @@ struct migration {
 
 // Append only: a released migration is never edited. Text keys that are ordered or compared
 // by range (topics, types, queues, step keys) use the "C" collation: byte order, as on SQLite,
-// whatever the database's locale.
+// whatever the database's locale; since migration 4 so do the job ids, states and owners.
 constexpr std::array<migration, 4> migrations{{
     {1, R"sql(
 CREATE TABLE jobs (
