@@ -16,6 +16,7 @@
 
 #include "http/client.hpp"
 #include "http/sse_client.hpp"
+#include "support/metrics_text.hpp"
 #include "support/pg_database.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
@@ -72,29 +73,13 @@ std::string state_of(http::client& c, const std::string& id) {
     return res.status == 200 ? std::string(json::parse(res.body).at("state").as_string()) : "";
 }
 
-// The sum of every sample of metric `name` (all label sets) in a /metrics text.
-double metric_sum(const std::string& text, const std::string& name) {
-    double sum = 0;
-    std::size_t at = 0;
-    while ((at = text.find(name, at)) != std::string::npos) {
-        const bool line_start = at == 0 || text[at - 1] == '\n';
-        at += name.size();
-        if (!line_start || (text[at] != ' ' && text[at] != '{')) {
-            continue;
-        }
-        const auto value = text.find(' ', text.find_first_of(" }", at));
-        sum += std::stod(text.substr(value + 1, text.find('\n', value) - value - 1));
-    }
-    return sum;
-}
-
 // What the nodes' writers did in a run: commits, writes per commit, time per commit.
 void print_commit_stats(const std::vector<std::unique_ptr<test::server_process>>& nodes) {
     for (std::size_t i = 0; i < nodes.size(); ++i) {
         const auto text = http::client(nodes[i]->url()).get("/metrics").body;
-        const auto commits = metric_sum(text, "conclave_store_commit_seconds_count");
-        const auto seconds = metric_sum(text, "conclave_store_commit_seconds_sum");
-        const auto writes = metric_sum(text, "conclave_store_commit_batch_size_sum");
+        const auto commits = test::metric_sum(text, "conclave_store_commit_seconds_count");
+        const auto seconds = test::metric_sum(text, "conclave_store_commit_seconds_sum");
+        const auto writes = test::metric_sum(text, "conclave_store_commit_batch_size_sum");
         std::printf(
             "    node %zu: %.0f commits, %.1f writes each, %.2f ms each (BEGIN to COMMIT)\n",
             i + 1,

@@ -20,6 +20,7 @@
 
 #include "http/client.hpp"
 #include "http/sse_client.hpp"
+#include "support/metrics_text.hpp"
 #include "support/pg_database.hpp"
 #include "support/pg_server.hpp"
 #include "support/server_process.hpp"
@@ -167,15 +168,9 @@ protected:
     // The jobs of `type` this node ran to an outcome (its conclave_job_duration_seconds count).
     static int attempts_ran_here(const std::string& url, const std::string& type) {
         const auto text = http::client(url).get("/metrics").body;
-        int total = 0;
-        const std::string family = "conclave_job_duration_seconds_count{";
-        for (auto at = text.find(family); at != std::string::npos; at = text.find(family, at + 1)) {
-            const auto line = text.substr(at, text.find('\n', at) - at);
-            if (line.find("type=\"" + type + "\"") != std::string::npos) {
-                total += std::stoi(line.substr(line.rfind(' ') + 1));
-            }
-        }
-        return total;
+        return static_cast<int>(
+            metric_sum(text, "conclave_job_duration_seconds_count", "type=\"" + type + "\"")
+        );
     }
 
     temp_dir dir_;
@@ -516,15 +511,9 @@ TEST_F(ClusterTest, ANodeFrozenPastItsLeaseLosesItsJobsAndItsLateWritesAreRefuse
 
     // Node a tried: the store refused its late outcomes for their stale lease token.
     const auto metrics_a = http::client(a->url()).get("/metrics").body;
-    const std::string family = "conclave_job_outcomes_refused_total{";
-    int refused = 0;
-    for (auto at = metrics_a.find(family); at != std::string::npos;
-         at = metrics_a.find(family, at + 1)) {
-        const auto line = metrics_a.substr(at, metrics_a.find('\n', at) - at);
-        if (line.find(R"(code="lease_lost")") != std::string::npos) {
-            refused += std::stoi(line.substr(line.rfind(' ') + 1));
-        }
-    }
+    const auto refused = static_cast<int>(
+        metric_sum(metrics_a, "conclave_job_outcomes_refused_total", R"(code="lease_lost")")
+    );
     std::string lines;
     for (const auto& id : ids) {
         for (const auto& line : log_lines_with(log_a, id)) {
