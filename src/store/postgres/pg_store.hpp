@@ -9,9 +9,9 @@
 // pool of threads, each with its own connection. No libpq call ever runs on the caller's
 // executor. Across nodes: each topic's row in `topics` (a job's topic: the job's row) is locked
 // by the transaction appending to it until COMMIT, so on every topic commit order is offset
-// order; claims take queued jobs with
-// FOR UPDATE SKIP LOCKED; and the per-type and per-queue limits of a claim are counted under a
-// transaction-scoped advisory lock, so they hold across nodes.
+// order; claims take queued jobs with FOR UPDATE SKIP LOCKED; and the per-type and per-queue
+// limits of a claim are counted under a transaction-scoped advisory lock, so they hold across
+// nodes.
 //
 // Wake-ups: the committing transaction NOTIFYs, delivered at COMMIT (never for a rolled-back
 // batch), so another node's LISTEN learns that there is something to read:
