@@ -323,6 +323,51 @@ TEST(PostgresMigrationsTest, RefusesASchemaNewerThanTheBinary) {
     EXPECT_THROW(pg::open_postgres_store(options_for(schema)), pg::pg_error);
 }
 
+// Arrays go to the server in binary: every element arrives as it was, whatever it holds.
+TEST(PostgresParamsTest, ArraysArriveElementForElement) {
+    pg::connection db(test_url(), "", "conclave test");
+    const std::vector<std::string> texts{
+        "",
+        "plain",
+        "a \"quoted\" word",
+        "back\\slash",
+        "{braces},commas",
+        "NULL",
+        "ünïcödé ✓",
+        std::string(100'000, 'x')};
+    auto r = db.exec(
+        "SELECT t, n, i FROM unnest($1::text[], $2::bigint[], $3::int[]) WITH ORDINALITY "
+        "AS u(t, n, i, ord) ORDER BY ord",
+        texts,
+        std::vector<std::int64_t>{INT64_MIN, -1, 0, 1, INT64_MAX, 42, 7, 8},
+        std::vector<int>{INT32_MIN, -1, 0, 1, INT32_MAX, 42, 7, 8}
+    );
+    ASSERT_EQ(r.size(), 8);
+    const std::vector<std::int64_t> ints{INT64_MIN, -1, 0, 1, INT64_MAX, 42, 7, 8};
+    const std::vector<std::int64_t> small{INT32_MIN, -1, 0, 1, INT32_MAX, 42, 7, 8};
+    for (int row = 0; row < 8; ++row) {
+        EXPECT_EQ(r.text(row, 0), texts[static_cast<std::size_t>(row)]);
+        EXPECT_FALSE(r.is_null(row, 0));
+        EXPECT_EQ(r.int64(row, 1), ints[static_cast<std::size_t>(row)]);
+        EXPECT_EQ(r.int64(row, 2), small[static_cast<std::size_t>(row)]);
+    }
+    // Empty arrays are arrays with no elements, not NULL.
+    auto empty = db.exec(
+        "SELECT cardinality($1::text[]), cardinality($2::bigint[]), cardinality($3::int[])",
+        std::vector<std::string>{},
+        std::vector<std::int64_t>{},
+        std::vector<int>{}
+    );
+    EXPECT_EQ(empty.int64(0, 0), 0);
+    EXPECT_EQ(empty.int64(0, 1), 0);
+    EXPECT_EQ(empty.int64(0, 2), 0);
+    // Text the server refuses (not UTF-8) is an error, as a text parameter's would be.
+    EXPECT_THROW(
+        db.exec("SELECT cardinality($1::text[])", std::vector<std::string>{"ok", "\xff\xfe"}),
+        pg::pg_error
+    );
+}
+
 TEST(PostgresNoticeTest, PayloadIsTheNodeThenATopicAndOffsetPerLine) {
     const auto one = pg::format_event_notices("node a", {{"job:1", 42}, {"space:x", 7}});
     ASSERT_EQ(one, (std::vector<std::string>{"node a\njob:1 42\nspace:x 7"}));

@@ -1,6 +1,7 @@
 #include "store/postgres/pg_conn.hpp"
 
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 
 #include <libpq-fe.h>
@@ -19,28 +20,67 @@ std::string trimmed(const char* message) {
     return text.empty() ? "unknown libpq error" : text;
 }
 
-template <class Int>
-void append_int_array(std::string& out, const std::vector<Int>& values) {
-    out += '{';
-    for (std::size_t idx = 0; idx < values.size(); ++idx) {
-        if (idx > 0) {
-            out += ',';
-        }
-        out += std::to_string(values[idx]);
+// Type OIDs (pg_type.dat): the element types and the array types we send.
+constexpr std::uint32_t int4_oid = 23;
+constexpr std::uint32_t int8_oid = 20;
+constexpr std::uint32_t text_oid = 25;
+constexpr std::uint32_t int4_array_oid = 1007;
+constexpr std::uint32_t int8_array_oid = 1016;
+constexpr std::uint32_t text_array_oid = 1009;
+
+void append_be32(std::string& out, std::uint32_t v) {
+    const char bytes[4] = {
+        static_cast<char>(v >> 24),
+        static_cast<char>(v >> 16),
+        static_cast<char>(v >> 8),
+        static_cast<char>(v)};
+    out.append(bytes, 4);
+}
+
+void append_be64(std::string& out, std::uint64_t v) {
+    append_be32(out, static_cast<std::uint32_t>(v >> 32));
+    append_be32(out, static_cast<std::uint32_t>(v));
+}
+
+// The header of a one-dimensional array without NULLs (array_recv's input): dimensions, flags,
+// element type, then length and lower bound of the dimension. An empty array has no dimension.
+std::string array_header(std::uint32_t element_oid, std::size_t count, std::size_t payload) {
+    std::string out;
+    out.reserve(20 + payload);
+    append_be32(out, count == 0 ? 0 : 1);
+    append_be32(out, 0);
+    append_be32(out, element_oid);
+    if (count > 0) {
+        append_be32(out, static_cast<std::uint32_t>(count));
+        append_be32(out, 1);
     }
-    out += '}';
+    return out;
 }
 
 }  // namespace
 
 void params::add_text(std::string_view value) {
-    text_.emplace_back(value);
+    data_.emplace_back(value);
     is_null_.push_back(false);
+    lengths_.push_back(0);  // ignored for text
+    formats_.push_back(0);
+    types_.push_back(0);
 }
 
 void params::add_null() {
-    text_.emplace_back();
+    data_.emplace_back();
     is_null_.push_back(true);
+    lengths_.push_back(0);
+    formats_.push_back(0);
+    types_.push_back(0);
+}
+
+void params::add_binary(std::string bytes, unsigned type) {
+    lengths_.push_back(static_cast<int>(bytes.size()));
+    data_.push_back(std::move(bytes));
+    is_null_.push_back(false);
+    formats_.push_back(1);
+    types_.push_back(type);
 }
 
 void params::add(std::int64_t value) {
@@ -48,45 +88,41 @@ void params::add(std::int64_t value) {
 }
 
 void params::add(const std::vector<std::string>& values) {
-    // An array literal: every element quoted, with " and \ escaped by a backslash.
-    std::string out = "{";
-    for (std::size_t idx = 0; idx < values.size(); ++idx) {
-        if (idx > 0) {
-            out += ',';
-        }
-        out += '"';
-        for (char c : values[idx]) {
-            if (c == '"' || c == '\\') {
-                out += '\\';
-            }
-            out += c;
-        }
-        out += '"';
+    std::size_t payload = 0;
+    for (const auto& v : values) {
+        payload += 4 + v.size();
     }
-    out += '}';
-    text_.push_back(std::move(out));
-    is_null_.push_back(false);
+    auto out = array_header(text_oid, values.size(), payload);
+    for (const auto& v : values) {
+        append_be32(out, static_cast<std::uint32_t>(v.size()));
+        out += v;
+    }
+    add_binary(std::move(out), text_array_oid);
 }
 
 void params::add(const std::vector<std::int64_t>& values) {
-    std::string out;
-    append_int_array(out, values);
-    text_.push_back(std::move(out));
-    is_null_.push_back(false);
+    auto out = array_header(int8_oid, values.size(), values.size() * 12);
+    for (auto v : values) {
+        append_be32(out, 8);
+        append_be64(out, static_cast<std::uint64_t>(v));
+    }
+    add_binary(std::move(out), int8_array_oid);
 }
 
 void params::add(const std::vector<int>& values) {
-    std::string out;
-    append_int_array(out, values);
-    text_.push_back(std::move(out));
-    is_null_.push_back(false);
+    auto out = array_header(int4_oid, values.size(), values.size() * 8);
+    for (auto v : values) {
+        append_be32(out, 4);
+        append_be32(out, static_cast<std::uint32_t>(v));
+    }
+    add_binary(std::move(out), int4_array_oid);
 }
 
 std::vector<const char*> params::values() const {
     std::vector<const char*> out;
-    out.reserve(text_.size());
-    for (std::size_t idx = 0; idx < text_.size(); ++idx) {
-        out.push_back(is_null_[idx] ? nullptr : text_[idx].c_str());
+    out.reserve(data_.size());
+    for (std::size_t idx = 0; idx < data_.size(); ++idx) {
+        out.push_back(is_null_[idx] ? nullptr : data_[idx].data());
     }
     return out;
 }
@@ -225,12 +261,20 @@ rows connection::exec_params(const char* sql, const params& p) {
     auto found = prepared_.find(sql);
     if (found == prepared_.end()) {
         std::string name = "conclave_" + std::to_string(prepared_.size());
-        checked(PQprepare(conn_, name.c_str(), sql, p.size(), nullptr), sql);
+        checked(PQprepare(conn_, name.c_str(), sql, p.size(), p.types().data()), sql);
         found = prepared_.emplace(sql, std::move(name)).first;
     }
     const auto values = p.values();
     return checked(
-        PQexecPrepared(conn_, found->second.c_str(), p.size(), values.data(), nullptr, nullptr, 0),
+        PQexecPrepared(
+            conn_,
+            found->second.c_str(),
+            p.size(),
+            values.data(),
+            p.lengths().data(),
+            p.formats().data(),
+            0
+        ),
         sql
     );
 }
