@@ -57,34 +57,63 @@ frame_ptr merge_deltas(const frame& a, const frame& b) {
 
 hub::hub(hub_options options) : options_(options) {}
 
+const frame_ptr& hub::slot::framed() {
+    if (!frame) {
+        frame = make_frame(*event);
+        event.reset();
+    }
+    return frame;
+}
+
 void hub::publish(const std::vector<store::event>& events) {
-    // Serialize outside the lock; deliver inside it, so that subscribe() sees each event either
-    // in the ring or live, never neither.
-    std::vector<frame_ptr> frames;
-    frames.reserve(events.size());
-    for (const auto& e : events) {
-        frames.push_back(make_frame(e));
+    // Serialize outside the lock the events of topics followed now; deliver inside it, so that
+    // subscribe() sees each event either in the ring or live, never neither. A topic followed
+    // between the two steps has its events framed under the lock.
+    std::vector<frame_ptr> frames(events.size());
+    {
+        std::vector<bool> followed(events.size());
+        {
+            std::lock_guard lock(mutex_);
+            for (std::size_t idx = 0; idx < events.size(); ++idx) {
+                auto it = topics_.find(events[idx].topic);
+                followed[idx] = it != topics_.end() && !it->second.subscribers.empty();
+            }
+        }
+        for (std::size_t idx = 0; idx < events.size(); ++idx) {
+            if (followed[idx]) {
+                frames[idx] = make_frame(events[idx]);
+            }
+        }
     }
     std::lock_guard lock(mutex_);
-    for (const auto& f : frames) {
-        auto [it, inserted] = topics_.try_emplace(f->topic);
+    for (std::size_t idx = 0; idx < events.size(); ++idx) {
+        const auto& e = events[idx];
+        auto [it, inserted] = topics_.try_emplace(e.topic);
         auto& state = it->second;
         if (inserted) {
             mark_idle(it->first, state);
         } else if (state.idle) {
             idle_.splice(idle_.end(), idle_, state.idle_pos);  // most recently active
         }
-        if (!state.ring.empty() && state.ring.back()->offset + 1 != f->offset) {
+        if (!state.ring.empty() && state.ring.back().offset + 1 != e.offset) {
             state.ring.clear();  // not consecutive (the hub missed events): start over
         }
-        state.ring.push_back(f);
-        if (state.ring.size() > options_.ring_events) {
-            state.ring.erase(state.ring.begin());
-        }
-        for (const auto& weak : state.subscribers) {
-            if (auto sub = weak.lock()) {
-                sub->deliver(f);
+        slot added{e.offset, std::move(frames[idx]), std::nullopt};
+        if (state.subscribers.empty()) {
+            if (!added.frame) {
+                added.event = e;
             }
+        } else {
+            const auto& f = added.framed();
+            for (const auto& weak : state.subscribers) {
+                if (auto sub = weak.lock()) {
+                    sub->deliver(f);
+                }
+            }
+        }
+        state.ring.push_back(std::move(added));
+        if (state.ring.size() > options_.ring_events) {
+            state.ring.pop_front();
         }
     }
     while (idle_.size() > options_.idle_topics) {
@@ -103,11 +132,11 @@ hub::joined hub::subscribe(
     state.subscribers.push_back(sub);
     ++subscriber_count_;
     joined out;
-    const auto& ring = state.ring;
-    out.covered = !ring.empty() && ring.front()->offset <= after + 1;
-    for (const auto& f : ring) {
-        if (f->offset > after) {
-            out.backlog.push_back(f);
+    auto& ring = state.ring;
+    out.covered = !ring.empty() && ring.front().offset <= after + 1;
+    for (auto& entry : ring) {
+        if (entry.offset > after) {
+            out.backlog.push_back(entry.framed());
         }
     }
     return out;
@@ -157,7 +186,7 @@ std::optional<std::int64_t> hub::followed_offset(const std::string& topic) const
         return std::nullopt;
     }
     const auto& ring = it->second.ring;
-    return ring.empty() ? 0 : ring.back()->offset;
+    return ring.empty() ? 0 : ring.back().offset;
 }
 
 std::vector<std::pair<std::string, std::int64_t>> hub::followed() const {
@@ -165,7 +194,7 @@ std::vector<std::pair<std::string, std::int64_t>> hub::followed() const {
     std::vector<std::pair<std::string, std::int64_t>> out;
     for (const auto& [topic, state] : topics_) {
         if (!state.subscribers.empty()) {
-            out.emplace_back(topic, state.ring.empty() ? 0 : state.ring.back()->offset);
+            out.emplace_back(topic, state.ring.empty() ? 0 : state.ring.back().offset);
         }
     }
     return out;

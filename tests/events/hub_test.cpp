@@ -102,6 +102,46 @@ TEST(HubTest, RingServesResumesItCovers) {
     EXPECT_FALSE(unknown.covered);
 }
 
+// Events of a topic nobody followed are framed when someone subscribes: the same bytes a live
+// subscriber would have got, built once and shared by every later subscriber.
+TEST(HubTest, EventsNobodyFollowedAreFramedOnceWhenSubscribedTo) {
+    hub h({.ring_events = 8, .idle_topics = 10});
+    const store::event e{"job:x", 1, "job.started", R"({"attempt":1})", 5};
+    h.publish({e, ev("job:x", 2)});
+    auto first = std::make_shared<collector>();
+    auto second = std::make_shared<collector>();
+    auto a = h.subscribe("job:x", 0, first);
+    auto b = h.subscribe("job:x", 0, second);
+    ASSERT_TRUE(a.covered);
+    ASSERT_EQ(a.backlog.size(), 2U);
+    ASSERT_EQ(b.backlog.size(), 2U);
+    EXPECT_EQ(a.backlog[0]->sse_body, make_frame(e)->sse_body);
+    EXPECT_EQ(a.backlog[0]->ws_body, make_frame(e)->ws_body);
+    EXPECT_EQ(a.backlog[0].get(), b.backlog[0].get()) << "framed once, shared";
+    EXPECT_EQ(a.backlog[1].get(), b.backlog[1].get());
+    // Followed now: new events are framed as they are published, live and in the ring alike.
+    h.publish({ev("job:x", 3)});
+    EXPECT_EQ(first->offsets, (std::vector<std::int64_t>{3}));
+    auto late = std::make_shared<collector>();
+    auto c = h.subscribe("job:x", 2, late);
+    ASSERT_EQ(c.backlog.size(), 1U);
+    EXPECT_EQ(c.backlog[0]->offset, 3);
+}
+
+// A subscriber gone without unsubscribing (its weak pointer expired) gets nothing, and the
+// event is still in the ring for the next one.
+TEST(HubTest, EventsOfATopicWhoseSubscribersAreGoneStayInTheRing) {
+    hub h({.ring_events = 8, .idle_topics = 10});
+    auto gone = std::make_shared<collector>();
+    h.subscribe("t", 0, gone);
+    gone.reset();
+    h.publish({ev("t", 1)});
+    auto next = std::make_shared<collector>();
+    auto joined = h.subscribe("t", 0, next);
+    ASSERT_EQ(joined.backlog.size(), 1U);
+    EXPECT_EQ(joined.backlog[0]->offset, 1);
+}
+
 TEST(HubTest, IdleTopicsAreForgottenBeyondTheLimit) {
     hub h({.ring_events = 4, .idle_topics = 2});
     h.publish({ev("a", 1), ev("b", 1), ev("c", 1)});

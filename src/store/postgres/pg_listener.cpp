@@ -52,6 +52,7 @@ void listener::run() {
     auto log = logger("store");
     bool ever_connected = false;
     bool told_lost = false;
+    const std::string own_notices = node_id_ + '\n';  // how this node's notices begin
     while (!stopping_) {
         try {
             connection conn(conninfo_, schema_, node_id_ + " listen");
@@ -91,6 +92,8 @@ void listener::run() {
                         if (callbacks_.jobs_queued) {
                             callbacks_.jobs_queued();
                         }
+                    } else if (payload.starts_with(own_notices)) {
+                        continue;  // our own commit: the hub has its events already
                     } else if (auto notices = parse_event_notices(payload)) {
                         if (notices->node_id != node_id_ && callbacks_.events_committed) {
                             for (const auto& t : notices->topics) {
