@@ -74,7 +74,7 @@ void hub::publish(const std::vector<store::event>& events) {
         std::vector<bool> followed(events.size());
         {
             std::lock_guard lock(mutex_);
-            for (std::size_t idx = 0; idx < events.size(); ++idx) {
+            for (std::size_t idx = 0; subscriber_count_ > 0 && idx < events.size(); ++idx) {
                 auto it = topics_.find(events[idx].topic);
                 followed[idx] = it != topics_.end() && !it->second.subscribers.empty();
             }

@@ -15,6 +15,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -246,7 +247,9 @@ private:
     std::atomic<int> running_{0};
     std::atomic<int> loops_{0};
     std::mutex running_mutex_;
-    std::map<std::string, std::shared_ptr<running_job>> running_jobs_;
+    // Hashed: looked up for every job and every other node's notice (ids share long prefixes,
+    // which made an ordered map's comparisons show in profiles).
+    std::unordered_map<std::string, std::shared_ptr<running_job>> running_jobs_;
     std::set<std::string> to_check_;  // guarded by running_mutex_
     delta_coalescer deltas_;
 };
