@@ -188,7 +188,7 @@ std::pair<double, double> cross_node_latency(int count) {
 int main(int argc, char** argv) {
     using namespace conclave::bench;
     CLI::App cli{"Conclave on PostgreSQL: throughput with 1-3 nodes and cross-node latency"};
-    std::int64_t total = 50'000;
+    std::int64_t total = 100'000;  // as jobs_bench's HTTP batch run
     int events = 500;
     std::vector<int> node_counts{1, 2, 3};
     cli.add_option("--jobs", total, "jobs per throughput run");
