@@ -3,9 +3,9 @@
 // A connection is used by one thread at a time. Statements are prepared once per connection and
 // cached by the address of their SQL text (as the SQLite wrapper does), then run with scalar
 // parameters sent as text, arrays in PostgreSQL's binary array format, and every column read as
-// text. Errors throw pg_error carrying the
-// server's SQLSTATE; when the connection itself is lost the SQLSTATE is of class 08 and
-// broken() turns true: the connection is then useless and is dropped by its owner.
+// text. Errors throw pg_error carrying the server's SQLSTATE; when the connection itself is lost
+// the SQLSTATE is of class 08 and broken() turns true: the connection is then useless and is
+// dropped by its owner.
 #pragma once
 
 #include <cstdint>
