@@ -59,7 +59,7 @@ hub::hub(hub_options options) : options_(options) {}
 
 const frame_ptr& hub::slot::framed() {
     if (!frame) {
-        frame = make_frame(*event);
+        frame = make_frame(event.value());  // a slot holds one or the other (value() checks)
         event.reset();
     }
     return frame;
@@ -99,12 +99,11 @@ void hub::publish(const std::vector<store::event>& events) {
             state.ring.clear();  // not consecutive (the hub missed events): start over
         }
         slot added{e.offset, std::move(frames[idx]), std::nullopt};
-        if (state.subscribers.empty()) {
-            if (!added.frame) {
-                added.event = e;
-            }
-        } else {
-            const auto& f = added.framed();
+        if (!added.frame) {
+            added.event = e;
+        }
+        if (!state.subscribers.empty()) {
+            const auto& f = added.framed();  // built here if followed since the first step
             for (const auto& weak : state.subscribers) {
                 if (auto sub = weak.lock()) {
                     sub->deliver(f);

@@ -177,6 +177,50 @@ TEST(HubTest, ConcurrentSubscribeMissesNothing) {
     }
 }
 
+// Subscribers come and go while another thread publishes (so the hub keeps switching between
+// nobody and somebody following the topic, also between publish's two steps): each one sees a
+// gapless run of offsets, its backlog then its live events.
+TEST(HubTest, SubscribersComingAndGoingDuringPublishSeeNoGap) {
+    hub h({.ring_events = 1'000, .idle_topics = 10});
+    constexpr int total = 200'000;
+    std::atomic<bool> done{false};
+    std::thread producer([&] {
+        for (int idx = 1; idx <= total; ++idx) {
+            h.publish({ev("t", idx)});
+        }
+        done = true;
+    });
+    int checked = 0;
+    std::int64_t after = 0;  // where the last subscription ended: its backlog stays short
+    std::string gap;
+    while (!done && gap.empty()) {
+        auto c = std::make_shared<collector>();
+        auto joined = h.subscribe("t", after, c);
+        std::this_thread::yield();
+        h.unsubscribe("t", c.get());
+        std::vector<std::int64_t> all;
+        for (const auto& f : joined.backlog) {
+            all.push_back(f->offset);
+        }
+        std::lock_guard lock(c->mutex);
+        all.insert(all.end(), c->offsets.begin(), c->offsets.end());
+        auto expected = joined.covered || all.empty() ? after + 1 : all.front();
+        for (auto offset : all) {
+            if (offset != expected++) {
+                gap = "subscription " + std::to_string(checked) + " after " +
+                      std::to_string(after) + ": " + std::to_string(offset) + " where " +
+                      std::to_string(expected - 1) + " was due";
+                break;
+            }
+        }
+        after = all.empty() ? after : all.back();
+        ++checked;
+    }
+    producer.join();
+    EXPECT_EQ(gap, "");
+    EXPECT_GT(checked, 0);
+}
+
 TEST(CursorTest, RoundTripsAndRejectsGarbage) {
     const cursor c{{"job:0192-ab", 5}, {"space:acme:runs", 0}};
     const auto text = format_cursor(c);
