@@ -1,11 +1,15 @@
 // kill -9 the real server while hundreds of sleep jobs run, restart it, check every invariant.
 #include <chrono>
+#include <fstream>
 #include <random>
 #include <thread>
 
 #include <boost/json.hpp>
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "http/client.hpp"
 #include "support/server_process.hpp"
@@ -99,6 +103,56 @@ TEST(CrashTest, KillNineMidRunLosesNothingAndCompletesEachJobOnce) {
         EXPECT_EQ(events.back().at("type").as_string(), "job.succeeded") << "nothing after the end";
     }
     EXPECT_GT(restarted, 0) << "some jobs were mid-run at the kill and were recovered on restart";
+}
+
+// The state letter of process `pid` in /proc ('Z' for a zombie), or 0 when it is gone.
+char process_state(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) {
+        return 0;
+    }
+    const auto paren = line.rfind(')');
+    return paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : 0;
+}
+
+// A test binary killed mid-test leaves no server behind: make test must leave nothing running.
+TEST(CrashTest, AServerDiesWithTheTestProcessThatStartedIt) {
+    temp_dir dir;
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    const pid_t helper = fork();
+    ASSERT_GE(helper, 0);
+    if (helper == 0) {  // stands for a test binary that crashes while its server runs
+        close(fds[0]);
+        try {
+            server_process server(dir.file("orphan.db"));
+            const pid_t pid = server.pid();
+            [[maybe_unused]] auto n = write(fds[1], &pid, sizeof pid);
+            raise(SIGKILL);
+        } catch (...) {
+        }
+        _exit(1);  // never back into the test runner from a forked copy of it
+    }
+    close(fds[1]);
+    pid_t server_pid = 0;
+    ASSERT_EQ(
+        read(fds[0], &server_pid, sizeof server_pid), static_cast<ssize_t>(sizeof server_pid)
+    );
+    close(fds[0]);
+    int status = 0;
+    ASSERT_EQ(waitpid(helper, &status, 0), helper);
+    ASSERT_TRUE(WIFSIGNALED(status));
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    char state = process_state(server_pid);
+    while (state != 0 && state != 'Z' && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+        state = process_state(server_pid);
+    }
+    EXPECT_TRUE(state == 0 || state == 'Z') << "server " << server_pid << " still running";
+    if (state != 0 && state != 'Z') {
+        ::kill(server_pid, SIGKILL);
+    }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // tests/support/server_process.hpp: the real `conclave serve` binary (or tools/fake-llm) as a
-// child process on a loopback port, for integration and crash tests.
+// child process on a loopback port, for integration and crash tests. The child is killed when
+// the thread that started it ends, so construct servers on the test's own thread.
 #pragma once
 
 #include <string>
