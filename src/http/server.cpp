@@ -139,6 +139,7 @@ net::awaitable<void> run_session(
             // The handler streams its own response; the connection ends with it.
             const bool upgrade = !req[bhttp::field::upgrade].empty();
             record_request(req, reply.route, upgrade ? 101 : reply.res.result_int(), started);
+            req = {};  // not needed while the stream lasts (the handler kept what it needs)
             stream.expires_never();
             co_await reply.stream(stream, buffer);
             break;

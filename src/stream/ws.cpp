@@ -3,6 +3,7 @@
 #include <array>
 #include <deque>
 #include <sstream>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -107,7 +108,7 @@ public:
           follower_(hub, engine, options, out_) {}
 
     // `handshake`: the upgrade request's bytes, and any that followed it.
-    net::awaitable<void> run(const std::string& handshake) {
+    net::awaitable<void> run(std::string handshake) {
         beast::get_lowest_layer(ws_).expires_never();  // the WebSocket's own timeouts rule
         ws_.set_option(websocket::stream_base::timeout{
             .handshake_timeout = 10s,
@@ -123,6 +124,7 @@ public:
         ws_.text(true);
         auto [ec] =
             co_await ws_.async_accept(net::buffer(handshake), net::as_tuple(net::use_awaitable));
+        std::string().swap(handshake);  // this frame lasts as long as the connection
         if (ec) {
             co_return;
         }
@@ -325,6 +327,19 @@ private:
 
 }  // namespace
 
+namespace {
+
+// The upgrade request as received, then whatever the client sent after it.
+std::string upgrade_bytes(const http::request& req, const beast::flat_buffer& pending) {
+    std::ostringstream raw;
+    raw << req;
+    std::string bytes = std::move(raw).str();
+    bytes.append(static_cast<const char*>(pending.data().data()), pending.size());
+    return bytes;
+}
+
+}  // namespace
+
 void add_ws_route(
     http::router& routes, events::hub& hub, jobs::engine& engine, stream_options options
 ) {
@@ -340,15 +355,16 @@ void add_ws_route(
             }
             ctx.stream = [&hub, &engine, opts, req = ctx.req, who = ctx.who](
                              beast::tcp_stream& stream, beast::flat_buffer& pending
-                         ) -> net::awaitable<void> {
+                         ) mutable -> net::awaitable<void> {
                 // The handshake is answered from the request as received, followed by whatever
-                // the client already sent after it.
-                std::ostringstream raw;
-                raw << req;
-                std::string bytes = raw.str();
-                bytes.append(static_cast<const char*>(pending.data().data()), pending.size());
+                // the client already sent after it. Neither the request nor the server's read
+                // buffer is needed after that: they are let go rather than held for as long as
+                // the connection lasts (idle connections are counted in KiB).
+                auto bytes = upgrade_bytes(std::exchange(req, {}), pending);
+                pending.clear();
+                pending.shrink_to_fit();
                 ws_session session(std::move(stream), hub, engine, *opts, who);
-                co_await session.run(bytes);
+                co_await session.run(std::move(bytes));
             };
             co_return http::response{};
         }
