@@ -325,10 +325,6 @@ private:
     bool reader_done_ = false;
 };
 
-}  // namespace
-
-namespace {
-
 // The upgrade request as received, then whatever the client sent after it.
 std::string upgrade_bytes(const http::request& req, const beast::flat_buffer& pending) {
     std::ostringstream raw;

@@ -95,7 +95,7 @@ void listener::run() {
                     } else if (payload.starts_with(own_notices)) {
                         continue;  // our own commit: the hub has its events already
                     } else if (auto notices = parse_event_notices(payload)) {
-                        if (notices->node_id != node_id_ && callbacks_.events_committed) {
+                        if (callbacks_.events_committed) {
                             for (const auto& t : notices->topics) {
                                 callbacks_.events_committed(t.topic, t.offset);
                             }
