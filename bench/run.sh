@@ -14,3 +14,5 @@ echo
 build/release/bin/council_bench --councils 100
 echo
 scripts/with-postgres.sh build/release/bin/cluster_bench
+echo
+scripts/with-postgres.sh bench/pg_schema_alternatives.sh
