@@ -10,22 +10,39 @@ namespace conclave::http {
 namespace json = boost::json;
 namespace {
 
-// Boost.JSON reads a number beyond the range of double as ±infinity and writes that back as
-// `Infinity`, which is not JSON: a payload stored from such a body could never be read again.
-// The recursion is bounded by max_json_depth.
-bool all_numbers_finite(const json::value& v) {
+// What a parsed body may not hold, or nullptr. Boost.JSON reads a number beyond the range of
+// double as ±infinity and writes that back as `Infinity`, which is not JSON: a payload stored
+// from such a body could never be read again. A string (or key) holding U+0000 would be cut
+// short or refused by PostgreSQL wherever it is stored as text, as its own jsonb refuses it.
+// (Boost.JSON already refuses invalid UTF-8 and lone surrogates.) The recursion is bounded by
+// max_json_depth.
+const char* unstorable(const json::value& v) {
     if (const auto* d = v.if_double()) {
-        return std::isfinite(*d);
+        return std::isfinite(*d) ? nullptr
+                                 : "malformed JSON: a number out of the range of a double";
+    }
+    constexpr const char* nul = "JSON strings must not contain U+0000 (NUL)";
+    if (const auto* s = v.if_string()) {
+        return s->find('\0') == json::string::npos ? nullptr : nul;
     }
     if (const auto* a = v.if_array()) {
-        return std::all_of(a->begin(), a->end(), all_numbers_finite);
+        for (const auto& item : *a) {
+            if (const auto* why = unstorable(item)) {
+                return why;
+            }
+        }
     }
     if (const auto* o = v.if_object()) {
-        return std::all_of(o->begin(), o->end(), [](const json::key_value_pair& kv) {
-            return all_numbers_finite(kv.value());
-        });
+        for (const auto& kv : *o) {
+            if (kv.key().find('\0') != json::string_view::npos) {
+                return nul;
+            }
+            if (const auto* why = unstorable(kv.value())) {
+                return why;
+            }
+        }
     }
-    return true;
+    return nullptr;
 }
 
 }  // namespace
@@ -47,8 +64,8 @@ result<json::value> parse_json_body(std::string_view body) {
     if (ec) {
         return fail(errc::bad_request, "malformed JSON: " + ec.message());
     }
-    if (!all_numbers_finite(value)) {
-        return fail(errc::bad_request, "malformed JSON: a number out of the range of a double");
+    if (const auto* why = unstorable(value)) {
+        return fail(errc::bad_request, why);
     }
     return value;
 }

@@ -5,6 +5,7 @@
 #include <boost/url/parse.hpp>
 
 #include "core/logging.hpp"
+#include "core/text.hpp"
 #include "http/observability.hpp"
 #include "store/store.hpp"
 
@@ -139,6 +140,19 @@ net::awaitable<routed> router::route_request(const request& req, const std::stri
     std::vector<std::string> segments;
     for (auto seg : parsed->segments()) {
         segments.push_back(std::string(seg));
+    }
+    // Decoded, the path and query become ids, names and filters: text, never raw bytes.
+    const auto query = parsed->params();
+    if (!std::all_of(segments.begin(), segments.end(), is_text) ||
+        !std::all_of(query.begin(), query.end(), [](const boost::urls::param& p) {
+            return is_text(p.key) && is_text(p.value);
+        })) {
+        co_return routed{
+            error_response(fail(
+                errc::bad_request,
+                "the request target decodes to bytes that are not UTF-8 text (or to a NUL)"
+            )),
+            {}};
     }
     bool path_matched = false;
     for (const auto& r : routes_) {

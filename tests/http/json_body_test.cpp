@@ -42,6 +42,22 @@ TEST(JsonBodyTest, NumbersBeyondTheRangeOfADoubleAreRefused) {
     EXPECT_EQ(boost::json::parse(boost::json::serialize(*big)), *big);
 }
 
+// PostgreSQL cuts a text parameter at a NUL (and its jsonb refuses \u0000): a body holding one
+// anywhere, in a value or a key, is refused before anything is stored.
+TEST(JsonBodyTest, StringsHoldingANulAreRefused) {
+    for (const char* body :
+         {R"({"type":"noop","idempotency_key":"a\u0000b"})",
+          R"({"content":"\u0000"})",
+          R"({"payload":{"k\u0000":1}})",
+          R"([["x","\u0000"]])"}) {
+        auto parsed = parse_json_body(body);
+        ASSERT_FALSE(parsed.has_value()) << body;
+        EXPECT_EQ(parsed.error().code, errc::bad_request);
+        EXPECT_NE(parsed.error().message.find("U+0000"), std::string::npos);
+    }
+    EXPECT_TRUE(parse_json_body(R"({"content":"\u0001 caf\u00e9 \ud83d\ude00"})").has_value());
+}
+
 TEST(JsonBodyTest, NonNegativeIntegers) {
     EXPECT_EQ(parse_non_negative("0", "after").value(), 0);
     EXPECT_EQ(parse_non_negative("9223372036854775807", "after").value(), INT64_MAX);

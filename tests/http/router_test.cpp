@@ -96,6 +96,26 @@ TEST(RouterTest, MalformedTargetIs400) {
     EXPECT_EQ(res.result(), bhttp::status::bad_request);
 }
 
+// Decoded ids, names and filters go to the stores as text: PostgreSQL refused invalid UTF-8
+// (failing every write of the group commit it was in) and cut a parameter at a NUL.
+TEST(RouterTest, TargetsDecodingToNonTextAre400) {
+    for (const char* target :
+         {"/v1/jobs/%FF",
+          "/v1/jobs/a%00b",
+          "/v1/jobs/%C3%28",
+          "/v1/jobs/x?q=%FF",
+          "/v1/jobs/x?q=a%00",
+          "/v1/jobs/x?%FE=1",
+          "/v1/jobs/%ED%A0%80"}) {
+        auto res = call(sample_router(), bhttp::verb::get, target);
+        EXPECT_EQ(res.result(), bhttp::status::bad_request) << target;
+        EXPECT_EQ(error_code(res), "bad_request") << target;
+    }
+    auto res = call(sample_router(), bhttp::verb::get, "/v1/jobs/%C3%A9t%C3%A9?q=%E2%82%AC");
+    EXPECT_EQ(res.result(), bhttp::status::ok) << "UTF-8 text decodes and passes";
+    EXPECT_EQ(json::parse(res.body()).at("id").as_string(), "\xC3\xA9t\xC3\xA9");
+}
+
 TEST(JsonBodyTest, ParsesAndRefusesClearly) {
     EXPECT_TRUE(parse_json_body(R"({"a":[1,2]})").has_value());
     EXPECT_EQ(parse_json_body("").error().code, errc::bad_request);

@@ -1,6 +1,7 @@
-// A table of hostile inputs against one real server: each gets its clear error, nothing is
-// changed, and afterwards the server is healthy, answers promptly and stays within its memory
-// budget. (The fuzzers in fuzz/ try the parsers with arbitrary bytes; this is the wire.)
+// A table of hostile inputs against one real server, on SQLite and on PostgreSQL: each gets its
+// clear error, nothing is changed, and afterwards the server is healthy, answers promptly and
+// stays within its memory budget. (The fuzzers in fuzz/ try the parsers with arbitrary bytes;
+// this is the wire.)
 #include <chrono>
 #include <thread>
 
@@ -13,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "http/client.hpp"
+#include "support/pg_database.hpp"
 #include "support/proc_status.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
@@ -45,12 +47,21 @@ std::string body_of_raw(const std::string& reply) {
     return at == std::string::npos ? std::string() : reply.substr(at + 1);
 }
 
-class HostileTest : public ::testing::Test {
+class HostileTest : public ::testing::TestWithParam<std::string> {
 protected:
+    HostileTest() {
+        if (GetParam() == "postgres") {
+            pg_ = std::make_unique<pg_database>();
+            server_ = std::make_unique<server_process>(server_process::db_url_t{}, pg_->url());
+        } else {
+            server_ = std::make_unique<server_process>(dir_.file("h.db"));
+        }
+    }
+
     http::client_response call(
         const std::string& method, const std::string& target, const std::string& body = {}
     ) {
-        return http::client(server_.url()).request(method, target, body);
+        return http::client(server_->url()).request(method, target, body);
     }
 
     std::size_t job_count() {
@@ -58,12 +69,24 @@ protected:
     }
 
     temp_dir dir_;
-    server_process server_{dir_.file("h.db")};
+    std::unique_ptr<pg_database> pg_;
+    std::unique_ptr<server_process> server_;  // declared after pg_: stops before it is dropped
 };
 
-TEST_F(HostileTest, EachHostileInputGetsItsErrorAndChangesNothing) {
-    ASSERT_EQ(call("POST", "/v1/jobs", R"({"type":"noop"})").status, 201);
-    ASSERT_EQ(call("POST", "/v1/conversations", "{}").status, 201);
+INSTANTIATE_TEST_SUITE_P(
+    Backends,
+    HostileTest,
+    ::testing::Values("sqlite", "postgres"),
+    [](const ::testing::TestParamInfo<std::string>& backend) { return backend.param; }
+);
+
+TEST_P(HostileTest, EachHostileInputGetsItsErrorAndChangesNothing) {
+    auto created = call("POST", "/v1/jobs", R"({"type":"noop"})");
+    ASSERT_EQ(created.status, 201);
+    const std::string job_id(json::parse(created.body).at("id").as_string());
+    auto conversation = call("POST", "/v1/conversations", "{}");
+    ASSERT_EQ(conversation.status, 201);
+    const std::string conversation_id(json::parse(conversation.body).at("id").as_string());
     const auto jobs_before = job_count();
 
     // A slowloris client holds a connection, sending a header byte now and then; it must not
@@ -71,7 +94,7 @@ TEST_F(HostileTest, EachHostileInputGetsItsErrorAndChangesNothing) {
     asio::io_context io;
     asio::ip::tcp::socket slow(io);
     asio::connect(
-        slow, asio::ip::tcp::resolver(io).resolve("127.0.0.1", std::to_string(server_.port()))
+        slow, asio::ip::tcp::resolver(io).resolve("127.0.0.1", std::to_string(server_->port()))
     );
     asio::write(slow, asio::buffer(std::string("POST /v1/jobs HTTP/1.1\r\nHost: x\r\nX-Slow: ")));
 
@@ -121,6 +144,40 @@ TEST_F(HostileTest, EachHostileInputGetsItsErrorAndChangesNothing) {
          400,
          "bad_request"},
         {"SQL in an id", "GET", "/v1/jobs/1%20OR%201=1", "", 404, "not_found"},
+        // Bytes that are not text where text is stored: PostgreSQL refused them mid-batch,
+        // failing the other writes of the group commit, or cut them short at a NUL.
+        {"invalid UTF-8 in a job id", "POST", "/v1/jobs/%FF/cancel", "", 400, "bad_request"},
+        {"a NUL in a job id",
+         "POST",
+         "/v1/jobs/" + job_id + "%00x/events",
+         R"({"lease_token":"t","events":[{"type":"x","data":{}}]})",
+         400,
+         "bad_request"},
+        {"invalid UTF-8 in a filter", "GET", "/v1/jobs?type=%C3%28", "", 400, "bad_request"},
+        {"a NUL in an idempotency key",
+         "POST",
+         "/v1/jobs",
+         R"({"type":"noop","idempotency_key":"k\u0000"})",
+         400,
+         "bad_request"},
+        {"a NUL in a lease token",
+         "POST",
+         "/v1/jobs/" + job_id + "/complete",
+         R"({"lease_token":"\u0000","result":{}})",
+         400,
+         "bad_request"},
+        {"a NUL in a message",
+         "POST",
+         "/v1/conversations/" + conversation_id + "/messages",
+         R"({"content":"hi\u0000there"})",
+         400,
+         "bad_request"},
+        {"a NUL in an event type",
+         "POST",
+         "/v1/topics/t/events",
+         R"({"type":"x\u0000","data":{}})",
+         400,
+         "bad_request"},
         {"a topic name too long",
          "POST",
          "/v1/topics/" + std::string(300, 'a') + "/events",
@@ -154,7 +211,7 @@ TEST_F(HostileTest, EachHostileInputGetsItsErrorAndChangesNothing) {
     EXPECT_EQ(json::parse(job.body).at("payload").at("q").as_string(), sql);
 
     // Wire-level abuse, each on a fresh connection.
-    http::client raw(server_.url());
+    http::client raw(server_->url());
     const auto huge_header = raw.raw(
         "GET /v1/jobs HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(64 * 1024, 'a') + "\r\n\r\n"
     );
@@ -170,7 +227,7 @@ TEST_F(HostileTest, EachHostileInputGetsItsErrorAndChangesNothing) {
 
     // WebSocket: an unknown op gets an error and the connection lives; an oversized message
     // closes with 1009.
-    ws_client ws(server_.url());
+    ws_client ws(server_->url());
     ws.send(R"({"op":"drop_database"})");
     auto reply = ws.receive();
     ASSERT_TRUE(reply.has_value());
@@ -180,7 +237,7 @@ TEST_F(HostileTest, EachHostileInputGetsItsErrorAndChangesNothing) {
     reply = ws.receive();
     ASSERT_TRUE(reply.has_value());
     EXPECT_EQ(reply->at("code"), "bad_request");
-    ws_client big(server_.url());
+    ws_client big(server_->url());
     big.send(R"({"op":"ping","pad":")" + std::string(200 * 1024, 'x') + R"("})");
     EXPECT_FALSE(big.receive(5s).has_value());
     EXPECT_EQ(big.close_code(), 1009);
@@ -195,7 +252,7 @@ TEST_F(HostileTest, EachHostileInputGetsItsErrorAndChangesNothing) {
     EXPECT_EQ(call("GET", "/healthz").status, 200);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
     asio::write(slow, asio::buffer(std::string("1\r\n")));
-    const long rss_kib = status_kib(server_.pid(), "VmRSS");
+    const long rss_kib = status_kib(server_->pid(), "VmRSS");
     EXPECT_GT(rss_kib, 0);
     EXPECT_LT(rss_kib, memory_budget_kib) << "RSS after the hostile inputs, KiB";
 }
