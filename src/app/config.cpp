@@ -12,6 +12,7 @@
 #include "app/keys.hpp"
 #include "app/toml_integer.hpp"
 #include "core/logging.hpp"
+#include "jobs/submission.hpp"
 
 namespace conclave::app {
 namespace {
@@ -598,11 +599,21 @@ result<jobs::registry> build_registry(const app_config& config, jobs::registry b
         } else if (!existing) {
             return bad("config: types." + o.name + " needs executor = \"remote\"");
         }
+        // The bounds a submission's own settings have (jobs/submission.hpp).
         if (o.max_attempts) {
-            if (*o.max_attempts < 1) {
-                return bad("config: types." + o.name + ".max_attempts must be at least 1");
+            if (*o.max_attempts < 1 || *o.max_attempts > jobs::max_attempts_limit) {
+                return bad(
+                    "config: types." + o.name + ".max_attempts must be 1-" +
+                    std::to_string(jobs::max_attempts_limit)
+                );
             }
             t.max_attempts = *o.max_attempts;
+        }
+        if (o.timeout_s && (*o.timeout_s < 0 || *o.timeout_s > jobs::max_timeout_s)) {
+            return bad(
+                "config: types." + o.name + ".timeout_s must be 0-" +
+                std::to_string(jobs::max_timeout_s) + " (0: none)"
+            );
         }
         t.timeout_s = o.timeout_s.value_or(t.timeout_s);
         t.concurrency = o.concurrency.value_or(t.concurrency);

@@ -16,8 +16,6 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::int64_t max_delay_s = 366LL * 24 * 3600;
-constexpr std::int64_t max_timeout_s = 7LL * 24 * 3600;
-constexpr int max_attempts_limit = 1000;
 constexpr std::size_t max_topics = 16;
 constexpr std::size_t max_key_length = 200;
 constexpr std::size_t max_name_length = 64;

@@ -11,6 +11,9 @@
 namespace conclave::jobs {
 
 constexpr std::size_t max_batch_size = 1000;
+// The bounds of a job's settings, whether a submission or the config file sets them.
+constexpr std::int64_t max_timeout_s = 7LL * 24 * 3600;
+constexpr int max_attempts_limit = 1000;
 
 // Validates `body` ({type, payload?, queue?, priority?, delay_s?, max_attempts?, timeout_s?,
 // backoff_base_s?, backoff_cap_s?, idempotency_key?, topics?}) against the known types.

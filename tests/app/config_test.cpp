@@ -88,6 +88,34 @@ TEST(ConfigTest, MistakesAreNamed) {
     EXPECT_FALSE(build_registry(*builtin_remote).has_value());
 }
 
+// A type's settings have the bounds a submission's have: a timeout past a week overflowed
+// PostgreSQL's 32-bit arithmetic in the lease sweep once past 24.8 days.
+TEST(ConfigTest, TypeSettingsHaveTheSubmissionsBounds) {
+    test::temp_dir dir;
+    for (const char* setting :
+         {"timeout_s = 604801",
+          "timeout_s = -1",
+          "timeout_s = 3000000",
+          "max_attempts = 0",
+          "max_attempts = 1001"}) {
+        auto config = load_config(
+            write(dir, std::string("[types.slow]\nexecutor = \"remote\"\n") + setting + "\n")
+        );
+        ASSERT_TRUE(config.has_value()) << setting;
+        auto reg = build_registry(*config);
+        ASSERT_FALSE(reg.has_value()) << setting;
+        EXPECT_NE(reg.error().message.find("types.slow."), std::string::npos)
+            << reg.error().message;
+    }
+    auto week = load_config(
+        write(dir, "[types.slow]\nexecutor = \"remote\"\ntimeout_s = 604800\nmax_attempts = 1000\n")
+    );
+    ASSERT_TRUE(week.has_value());
+    auto reg = build_registry(*week);
+    ASSERT_TRUE(reg.has_value()) << reg.error().message;
+    EXPECT_EQ(reg->find("slow")->timeout_s, 604800);
+}
+
 // Integers: a float past the integer range, or an integer past the field's type, is refused
 // with the key named (not converted: toml++'s own conversion is undefined there); an integral
 // float is taken.

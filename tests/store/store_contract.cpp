@@ -353,6 +353,25 @@ TEST_P(StoreContract, TimeoutEndsAttemptEvenWithFreshLease) {
     });
 }
 
+// A timeout's milliseconds pass 2^31 after 24.8 days: PostgreSQL computed them in 32 bits
+// ("integer out of range"), failing every sweep while such a job was active.
+TEST_P(StoreContract, TimeoutsLongerThanAMonthAreMeasuredInFull) {
+    run_coro([&](auto&) -> net::awaitable<void> {
+        constexpr int month_and_more_s = 3'000'000;
+        auto s = spec();
+        s.timeout_s = month_and_more_s;
+        co_await db().create_jobs(jobs_of(s), t0);
+        auto c = co_await db().claim_jobs(claim_work(1));
+        EXPECT_EQ(c.size(), 1U);
+        const unix_ms limit = t0 + std::int64_t{month_and_more_s} * 1000;
+        co_await db().heartbeat(c[0].job.id, c[0].job.lease_token, limit - 1, 10'000, "");
+        auto before = co_await db().expire_leases(limit - 1, 0, retry_after(0));
+        EXPECT_TRUE(before.empty());
+        auto after = co_await db().expire_leases(limit + 1, 0, retry_after(0));
+        EXPECT_EQ(after.size(), 1U);
+    });
+}
+
 TEST_P(StoreContract, ReleaseOwnerRequeuesOnlyThatOwnersJobs) {
     run_coro([&](auto&) -> net::awaitable<void> {
         co_await db().create_jobs(jobs_of(spec(), spec()), t0);

@@ -918,7 +918,8 @@ public:
                 txn.db().exec(
                     "SELECT " CONCLAVE_JOB_COLUMNS " FROM jobs WHERE state = 'active' AND "
                     "(lease_expires_at < $1 OR (timeout_s > 0 "
-                    "AND started_at + timeout_s * 1000 + $2 < $1)) ORDER BY seq FOR UPDATE SKIP "
+                    "AND started_at + timeout_s::bigint * 1000 + $2 < $1)) ORDER BY seq FOR UPDATE "
+                    "SKIP "
                     "LOCKED",
                     now,
                     timeout_grace_ms
