@@ -26,8 +26,10 @@
 namespace conclave::store {
 
 // Thrown by a store that cannot reach its database (a PostgreSQL server restarting, a network
-// cut): the operation did nothing, or its transaction was rolled back; retry later. HTTP
-// answers it with 503 `unavailable`.
+// cut): the operation did nothing, or its transaction was rolled back — except a write whose
+// connection was lost during COMMIT, which may have committed (its outcome is unknown: a
+// retried submission needs its idempotency key, a retried completion may find the job done
+// already). Retry later. HTTP answers it with 503 `unavailable`.
 class unavailable : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;

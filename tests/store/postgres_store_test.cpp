@@ -1049,6 +1049,65 @@ TEST_F(PostgresStoreTest, EndedSessionsAreReplaced) {
     EXPECT_TRUE(db->reachable());
 }
 
+// A batch whose connection is lost during COMMIT may have committed, events and all, yet its
+// writers hear `unavailable` and the commit listener nothing: the writer says its outcome is
+// unknown (the store then catches the node's hub up from the tables). A connection lost
+// before COMMIT is a rollback for certain, and says nothing. A deferred trigger ends the
+// writer's session inside its COMMIT.
+TEST_F(PostgresStoreTest, AConnectionLostDuringCommitLeavesTheOutcomeUnknown) {
+    pg::migrate_postgres(options_for(schema_));
+    session()->exec_script(R"sql(
+CREATE TABLE commit_bomb (x INTEGER);
+CREATE FUNCTION end_my_session() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_terminate_backend(pg_backend_pid());
+    PERFORM pg_sleep(5);
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON commit_bomb DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION end_my_session();
+)sql");
+    pg::writer w({test_url(), schema_, node("u"), 16});
+    std::atomic<int> unknown{0};
+    w.set_unknown_outcome_listener([&] { ++unknown; });
+    auto outcome = [&](std::function<int(pg::write_txn&)> op) {
+        std::string what;
+        run_coro([&](auto&) -> net::awaitable<void> {
+            try {
+                co_await w.submit<int>(std::move(op));
+                what = "committed";
+            } catch (const store::unavailable&) {
+                what = "unavailable";
+            }
+        });
+        return what;
+    };
+    EXPECT_EQ(
+        outcome([](pg::write_txn& txn) {
+            txn.db().exec_script("SELECT pg_terminate_backend(pg_backend_pid())");
+            return 0;
+        }),
+        "unavailable"
+    );
+    EXPECT_EQ(unknown.load(), 0) << "lost before COMMIT: rolled back";
+    EXPECT_EQ(
+        outcome([](pg::write_txn& txn) {
+            txn.db().exec_script("INSERT INTO commit_bomb VALUES (1)");
+            return 0;
+        }),
+        "unavailable"
+    );
+    EXPECT_EQ(unknown.load(), 1) << "lost during COMMIT";
+    EXPECT_EQ(
+        outcome([](pg::write_txn& txn) {
+            txn.db().exec_script("SELECT 1");
+            return 0;
+        }),
+        "committed"
+    );
+    EXPECT_EQ(unknown.load(), 1);
+}
+
 // While the database refuses the store's sessions, operations throw store::unavailable and
 // reachable() turns false; once it lets them in again the store recovers by itself.
 TEST_F(PostgresStoreTest, AnUnreachableDatabaseIsUnavailableUntilItIsBack) {

@@ -351,10 +351,12 @@ void writer::run_batch(batch& ops) {
     if (options_.commit_order != nullptr) {
         in_commit_order = std::unique_lock(*options_.commit_order, std::defer_lock);
     }
+    bool outcome_unknown = false;
     for (int run = 1;; ++run) {
         refused.assign(ops.size(), nullptr);
         const bool had_connection = db_ != nullptr;
         bool began = false;
+        bool committing = false;
         try {
             if (!db_) {
                 connect();
@@ -370,6 +372,7 @@ void writer::run_batch(batch& ops) {
             if (in_commit_order.mutex() != nullptr) {
                 in_commit_order.lock();
             }
+            committing = true;
             db_->exec_script("COMMIT");
             commit_seconds_.observe(
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
@@ -399,6 +402,7 @@ void writer::run_batch(batch& ops) {
                 // of this batch reached the server, so it runs again on a new connection.
                 continue;
             }
+            outcome_unknown = committing && e.connection_lost();
             failure = e.connection_lost()
                           ? std::make_exception_ptr(
                                 unavailable(std::string("the database is unreachable: ") + e.what())
@@ -422,6 +426,9 @@ void writer::run_batch(batch& ops) {
             logger("store.pg")->error("write batch of {} rolled back: {}", ops.size(), e.what());
         } catch (...) {
             logger("store.pg")->error("write batch of {} rolled back", ops.size());
+        }
+        if (outcome_unknown && unknown_outcome_) {
+            unknown_outcome_();  // before the writers resume, as the commit listener is
         }
         for (auto& op : ops) {
             op->deliver(failure);

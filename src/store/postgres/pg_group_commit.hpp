@@ -179,6 +179,13 @@ public:
 
     void set_commit_listener(commit_listener listener) { listener_ = std::move(listener); }
 
+    // Called on the writer thread when a batch's connection was lost during its COMMIT: its
+    // writers got store::unavailable, yet it may have committed, and its events then reached
+    // the other nodes (NOTIFY) but not the commit listener. Set once, before the first write.
+    void set_unknown_outcome_listener(std::function<void()> listener) {
+        unknown_outcome_ = std::move(listener);
+    }
+
     // Transactions committed so far.
     std::uint64_t batches_committed() const { return batches_committed_.load(); }
 
@@ -212,6 +219,7 @@ private:
     writer_options options_;
     std::unique_ptr<connection> db_;  // null after the connection was lost
     commit_listener listener_;
+    std::function<void()> unknown_outcome_;
     write_queue<write_txn> queue_;
     std::atomic<std::uint64_t> batches_committed_{0};
     std::atomic<bool> connected_{false};

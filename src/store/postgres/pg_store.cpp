@@ -644,8 +644,13 @@ public:
     }
 
     // Starts this node's LISTEN connection (pg_listener.hpp): other nodes' commits and new
-    // jobs reach `listener` as wake-ups, and reachable() follows that connection too.
+    // jobs reach `listener` as wake-ups, and reachable() follows that connection too. A batch
+    // whose COMMIT lost its connection may have committed events the hub never got (this
+    // node's own NOTIFYs are skipped): the node catches up as after a lost LISTEN connection.
     void set_cluster_listener(cluster_listener callbacks) override {
+        for (auto& w : writers_) {
+            w->set_unknown_outcome_listener(callbacks.reconnected);
+        }
         listener_ = std::make_unique<listener>(url_, schema_, node_id_, std::move(callbacks));
     }
 
