@@ -5,10 +5,10 @@
 // Input: the body, as is.
 // Invariants (a violation traps, so libFuzzer saves the input):
 //   - parse_json_body accepts exactly what Boost.JSON parses without a depth limit, nests at
-//     most max_json_depth (32) arrays/objects and has only finite numbers (Boost.JSON reads 1e999
-//     as infinity), and then gives the same value; a refusal is bad_request with a message;
-//     serializing an accepted value and parsing it again gives it back (doubles within a few
-//     ulps: Boost.JSON 1.81 does not parse decimals exactly);
+//     most max_json_depth (32) arrays/objects, has only finite numbers (Boost.JSON reads 1e999
+//     as infinity) and no U+0000 in a string or key, and then gives the same value; a refusal
+//     is bad_request with a message; serializing an accepted value and parsing it again gives
+//     it back (doubles within a few ulps: Boost.JSON 1.81 does not parse decimals exactly);
 //   - an accepted submission names a registered type and has every field within the ranges
 //     parse_submission documents (queue a simple name, priority ±1e6, 1..1000 attempts, timeout
 //     and backoff at most 7 days, run_at within 366 days of now, key 1..200 characters, at most
@@ -79,16 +79,21 @@ const jobs::registry& types() {
     return r;
 }
 
-bool finite_numbers(const json::value& v) {
+// Only finite numbers, and no U+0000 in any string or key (PostgreSQL cuts text at a NUL).
+bool storable(const json::value& v) {
+    const auto has_nul = [](std::string_view s) { return s.find('\0') != s.npos; };
     if (const auto* d = v.if_double()) {
         return std::isfinite(*d);
     }
+    if (const auto* str = v.if_string()) {
+        return !has_nul(*str);
+    }
     if (const auto* a = v.if_array()) {
-        return std::all_of(a->begin(), a->end(), finite_numbers);
+        return std::all_of(a->begin(), a->end(), storable);
     }
     if (const auto* o = v.if_object()) {
-        return std::all_of(o->begin(), o->end(), [](const auto& kv) {
-            return finite_numbers(kv.value());
+        return std::all_of(o->begin(), o->end(), [&](const auto& kv) {
+            return !has_nul(kv.key()) && storable(kv.value());
         });
     }
     return true;
@@ -250,7 +255,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     unlimited.max_depth = std::numeric_limits<std::size_t>::max();
     boost::system::error_code ec;
     const json::value reference = json::parse(body, ec, {}, unlimited);
-    const bool fits = !ec && depth(reference) <= http::max_json_depth && finite_numbers(reference);
+    const bool fits = !ec && depth(reference) <= http::max_json_depth && storable(reference);
 
     const auto parsed = http::parse_json_body(body);
     check(parsed.has_value() == fits);
