@@ -1070,7 +1070,12 @@ CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON commit_bomb DEFERRABLE INITI
     pg::writer w({test_url(), schema_, node("u"), 16});
     std::atomic<int> unknown{0};
     w.set_unknown_outcome_listener([&] { ++unknown; });
-    auto outcome = [&](std::function<int(pg::write_txn&)> op) {
+    // What a write running `sql` in the writer's batch hears back.
+    auto outcome = [&](std::string sql) {
+        std::function<int(pg::write_txn&)> op = [sql](pg::write_txn& txn) {
+            txn.db().exec_script(sql);
+            return 0;
+        };
         std::string what;
         run_coro([&](auto&) -> net::awaitable<void> {
             try {
@@ -1082,29 +1087,11 @@ CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON commit_bomb DEFERRABLE INITI
         });
         return what;
     };
-    EXPECT_EQ(
-        outcome([](pg::write_txn& txn) {
-            txn.db().exec_script("SELECT pg_terminate_backend(pg_backend_pid())");
-            return 0;
-        }),
-        "unavailable"
-    );
+    EXPECT_EQ(outcome("SELECT pg_terminate_backend(pg_backend_pid())"), "unavailable");
     EXPECT_EQ(unknown.load(), 0) << "lost before COMMIT: rolled back";
-    EXPECT_EQ(
-        outcome([](pg::write_txn& txn) {
-            txn.db().exec_script("INSERT INTO commit_bomb VALUES (1)");
-            return 0;
-        }),
-        "unavailable"
-    );
+    EXPECT_EQ(outcome("INSERT INTO commit_bomb VALUES (1)"), "unavailable");
     EXPECT_EQ(unknown.load(), 1) << "lost during COMMIT";
-    EXPECT_EQ(
-        outcome([](pg::write_txn& txn) {
-            txn.db().exec_script("SELECT 1");
-            return 0;
-        }),
-        "committed"
-    );
+    EXPECT_EQ(outcome("SELECT 1"), "committed");
     EXPECT_EQ(unknown.load(), 1);
 }
 
