@@ -12,6 +12,9 @@ fillfactor=${2:-40}
 : "${CONCLAVE_TEST_PG_URL:?run me inside scripts/with-postgres.sh}"
 psql() { command psql -q -X -v ON_ERROR_STOP=1 "$CONCLAVE_TEST_PG_URL" "$@"; }
 busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+# Schema a is the store's own, made by its migrations.
+psql -c "DROP SCHEMA IF EXISTS a CASCADE" -c "CREATE SCHEMA a" 2>&1 | grep -v -e NOTICE -e cascade || true
+../build/release/bin/conclave migrate --db "$CONCLAVE_TEST_PG_URL?options=-csearch_path%3Da" >/dev/null
 psql -v ff="$fillfactor" -f pg_schema_alternatives.sql 2>&1 | grep -v -e NOTICE -e cascade || true
 jobs=50000
 ticks=$(getconf CLK_TCK)

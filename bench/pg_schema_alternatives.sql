@@ -5,56 +5,20 @@
 -- followed by its completion, a commit after every step. Events, NOTIFY and the nodes are left
 -- out: they cost the same on every schema.
 --
---   a  today's `jobs` (migrations 1–4): the claim order, the active set and listing by state
---      are partial or plain indexes on `state`, so every state change writes a new version of
---      the row with an entry in each index.
+--   a  today's `jobs`, made by the store's own migrations: the claim order, the active set and
+--      listing by state are partial or plain indexes on `state`, so every state change writes
+--      a new version of the row with an entry in each index.
 --   b  `jobs` without an index on any column a claim or completion changes (fillfactor :ff so
 --      the new versions fit on the row's page: HOT updates, no index entries), and a
 --      `job_queue` table holding the claim order, a row per queued job deleted by its claim.
 --      No index finds the active set or lists jobs by state: an optimistic bound.
 --   c  as b, but `job_live` holds queued and active jobs (state, lease owner), so the active
 --      set keeps its index: a claim updates its row there, a completion deletes it.
-DROP SCHEMA IF EXISTS a CASCADE;
+-- Schema a is made by the runner with `conclave migrate`: it is exactly the store's.
 DROP SCHEMA IF EXISTS b CASCADE;
 DROP SCHEMA IF EXISTS c CASCADE;
-CREATE SCHEMA a;
 CREATE SCHEMA b;
 CREATE SCHEMA c;
-
-CREATE TABLE a.jobs (
-    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id TEXT COLLATE "C" NOT NULL UNIQUE,
-    type TEXT COLLATE "C" NOT NULL,
-    queue TEXT COLLATE "C" NOT NULL,
-    state TEXT COLLATE "C" NOT NULL,
-    priority INTEGER NOT NULL,
-    payload TEXT NOT NULL,
-    result TEXT,
-    error TEXT,
-    progress TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    max_attempts INTEGER NOT NULL,
-    run_at BIGINT NOT NULL,
-    timeout_s INTEGER NOT NULL,
-    backoff_base_ms BIGINT NOT NULL,
-    backoff_cap_ms BIGINT NOT NULL,
-    lease_owner TEXT COLLATE "C",
-    lease_token TEXT,
-    lease_expires_at BIGINT,
-    lease_ms BIGINT NOT NULL DEFAULT 0,
-    cancel_requested BOOLEAN NOT NULL DEFAULT false,
-    idempotency_key TEXT COLLATE "C",
-    request_hash TEXT,
-    topics TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    started_at BIGINT,
-    finished_at BIGINT,
-    events_offset BIGINT NOT NULL DEFAULT 0
-);
-CREATE INDEX ON a.jobs(type, priority DESC, run_at, seq) WHERE state = 'queued';
-CREATE INDEX ON a.jobs(type, queue, lease_owner) WHERE state = 'active';
-CREATE INDEX ON a.jobs(state, seq);
-CREATE UNIQUE INDEX ON a.jobs(idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 CREATE TABLE b.jobs (LIKE a.jobs INCLUDING DEFAULTS INCLUDING IDENTITY) WITH (fillfactor = :ff);
 ALTER TABLE b.jobs ADD PRIMARY KEY (seq), ADD UNIQUE (id);
