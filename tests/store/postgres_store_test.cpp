@@ -1095,6 +1095,76 @@ CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON commit_bomb DEFERRABLE INITI
     EXPECT_EQ(unknown.load(), 1);
 }
 
+// A write that fails on its own data — bytes PostgreSQL refuses as text, here — gets its error
+// and its batch's other writes commit, whether it ran in a savepoint or not; so does a write
+// appending an event that is not text (which would otherwise fail the batch at flush()).
+TEST_F(PostgresStoreTest, AWriteRefusedForItsDataFailsAlone) {
+    pg::migrate_postgres(options_for(schema_));
+    session()->exec_script("CREATE TABLE notes (note TEXT)");
+    pg::writer w({test_url(), schema_, node("a"), 16});
+    using write = std::function<int(pg::write_txn&)>;
+    auto note = [](std::string text) -> write {
+        return [text](pg::write_txn& txn) {
+            txn.db().exec("INSERT INTO notes VALUES ($1)", text);
+            return 0;
+        };
+    };
+    auto tick = [](std::string data) -> write {
+        return [data](pg::write_txn& txn) {
+            return static_cast<int>(txn.append("notes:t", "tick", data, t0).offset);
+        };
+    };
+    const std::string not_text = "\xff";
+    const std::vector<std::pair<write, pg::writer::mode>> writes{
+        {note("plain"), pg::writer::mode::plain},
+        {note(not_text), pg::writer::mode::plain},
+        {note("in a savepoint"), pg::writer::mode::with_savepoint},
+        {note(not_text), pg::writer::mode::with_savepoint},
+        {tick(not_text), pg::writer::mode::plain},
+        {tick("{}"), pg::writer::mode::plain},
+    };
+    std::vector<std::string> heard(writes.size());
+    std::atomic<bool> holding{false};
+    run_coro([&](auto& ioc) -> net::awaitable<void> {
+        // Keeps the writer busy while the writes queue up behind it: they make one batch.
+        write hold = [&holding](pg::write_txn& txn) {
+            holding = true;
+            txn.db().exec_script("SELECT pg_sleep(0.3)");
+            return 0;
+        };
+        net::co_spawn(ioc, w.submit<int>(std::move(hold)), net::detached);
+        while (!holding) {
+            std::this_thread::sleep_for(1ms);
+        }
+        // Takes what it uses as parameters: they live in the coroutine's frame.
+        auto one = [](pg::writer& to, write op, pg::writer::mode m, std::string& out
+                   ) -> net::awaitable<void> {
+            auto task = to.submit<int>(std::move(op), m);
+            try {
+                out = "ok " + std::to_string(co_await std::move(task));
+            } catch (const pg::pg_error& e) {
+                out = e.sqlstate();
+            } catch (const std::invalid_argument&) {
+                out = "not text";
+            }
+        };
+        for (std::size_t idx = 0; idx < writes.size(); ++idx) {
+            net::co_spawn(
+                ioc, one(w, writes[idx].first, writes[idx].second, heard[idx]), net::detached
+            );
+        }
+        co_return;
+    });
+    EXPECT_EQ(w.batches_committed(), 2U) << "the hold, then the six writes together";
+    EXPECT_EQ(
+        heard, (std::vector<std::string>{"ok 0", "22021", "ok 0", "22021", "not text", "ok 1"})
+    ) << "22021: character_not_in_repertoire; the good event takes offset 1, no gap";
+    auto rows = session()->exec("SELECT note FROM notes ORDER BY note");
+    ASSERT_EQ(rows.size(), 2);
+    EXPECT_EQ(rows.text(0, 0), "in a savepoint");
+    EXPECT_EQ(rows.text(1, 0), "plain");
+}
+
 // While the database refuses the store's sessions, operations throw store::unavailable and
 // reachable() turns false; once it lets them in again the store recovers by itself.
 TEST_F(PostgresStoreTest, AnUnreachableDatabaseIsUnavailableUntilItIsBack) {

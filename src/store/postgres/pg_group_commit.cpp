@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "core/logging.hpp"
+#include "core/text.hpp"
 #include "store/postgres/pg_conn.hpp"
 #include "store/postgres/pg_store.hpp"
 
@@ -21,6 +22,28 @@ metrics::counter& retries(const char* reason) {
     );
 }
 
+// Whether a write that threw `e` failed on its own, and the batch's other writes can commit
+// without it: an error about the statement's own data, which it would meet again in any batch —
+// a data exception (bytes that are not text, a number out of range), an integrity violation
+// other than a unique key's (that one is a race with another node, settled by running the batch
+// again), a value over one of the server's limits (an index entry too long). Anything else — a
+// lost connection, a deadlock, a serialization failure, a server shutting down — is the
+// transaction's.
+bool fails_alone(const pg_error& e) {
+    const std::string_view state = e.sqlstate();
+    if (state == sqlstate::unique_violation) {
+        return false;
+    }
+    return state.starts_with("22") || state.starts_with("23") || state.starts_with("54");
+}
+
+// Thrown out of a run by a plain write that failed on its own: the batch is rolled back and run
+// again without it.
+struct plain_write_failed {
+    std::size_t idx;
+    std::exception_ptr error;
+};
+
 }  // namespace
 
 void write_txn::settle() {
@@ -32,7 +55,12 @@ void write_txn::settle() {
     // belongs to the batch, whichever write's turn it is now, and no savepoint undoes it.
     const auto events_before = write_events_.size();
     const auto undo_before = undo_.size();
-    group->run(*this);
+    try {
+        group->run(*this);
+    } catch (...) {
+        group_failed_ = true;  // not the failure of the write that happened to settle it
+        throw;
+    }
     for (auto i = events_before; i < write_events_.size(); ++i) {
         batch_events_.push_back(std::move(write_events_[i]));
     }
@@ -86,6 +114,11 @@ const event& write_txn::append(
     const std::string& topic, std::string type, std::string data, unix_ms now
 ) {
     settle();
+    if (!is_text(topic) || !is_text(type) || !is_text(data)) {
+        // PostgreSQL would refuse it at flush(), failing the whole batch: refuse it here, where
+        // only this write fails.
+        throw std::invalid_argument("an event for " + topic + " holds bytes that are not text");
+    }
     std::int64_t offset = 0;
     auto found = topics_.find(topic);
     if (found == topics_.end()) {
@@ -296,34 +329,69 @@ void writer::loop() {
     }
 }
 
-void writer::run_once(batch& ops, write_txn& txn, std::vector<std::exception_ptr>& refused) {
+void writer::run_once(
+    batch& ops,
+    const std::vector<std::exception_ptr>& left_out,
+    write_txn& txn,
+    std::vector<std::exception_ptr>& refused
+) {
     for (std::size_t idx = 0; idx < ops.size(); ++idx) {
+        if (left_out[idx]) {
+            continue;
+        }
         auto& op = ops[idx];
         if (op->savepoint) {
             // A deferred group runs before the savepoint: this write's failure must not undo it.
             txn.settle();
         }
         txn.begin_write();
-        if (!op->savepoint) {
-            // Cannot fail half-way by design; if it throws anyway, the batch is rolled back.
+        if (op->savepoint) {
+            db_->exec_script("SAVEPOINT write");
+        }
+        std::exception_ptr own;
+        try {
             op->run(txn);
+        } catch (const pg_error& e) {
+            if (txn.group_failed() || !fails_alone(e) || db_->broken()) {
+                throw;  // the transaction itself is in trouble: roll back (and perhaps re-run) all
+            }
+            own = std::current_exception();
+        } catch (...) {
+            if (txn.group_failed()) {
+                throw;  // the group's writes failed together; see deferred_group
+            }
+            own = std::current_exception();
+        }
+        if (!own) {
+            if (op->savepoint) {
+                db_->exec_script("RELEASE SAVEPOINT write");
+            }
             txn.end_write(true);
             continue;
         }
-        db_->exec_script("SAVEPOINT write");
-        try {
-            op->run(txn);
-        } catch (const pg_error&) {
-            throw;  // the transaction itself is in trouble: roll back (and perhaps re-run) all
-        } catch (...) {
-            refused[idx] = std::current_exception();
-            db_->exec_script("ROLLBACK TO SAVEPOINT write");
-            db_->exec_script("RELEASE SAVEPOINT write");
-            txn.end_write(false);
-            continue;
+        if (!op->savepoint) {
+            throw plain_write_failed{idx, own};  // what it wrote can only go with the batch
         }
+        refused[idx] = own;
+        db_->exec_script("ROLLBACK TO SAVEPOINT write");
         db_->exec_script("RELEASE SAVEPOINT write");
-        txn.end_write(true);
+        txn.end_write(false);
+    }
+}
+
+void writer::log_left_out(const std::exception_ptr& error, std::size_t batch_size) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+        logger("store.pg")
+            ->warn(
+                "a write failed on its own; its batch of {} runs again without it: {}",
+                batch_size,
+                e.what()
+            );
+    } catch (...) {
+        logger("store.pg")
+            ->warn("a write failed on its own; its batch of {} runs again without it", batch_size);
     }
 }
 
@@ -345,6 +413,7 @@ void writer::rollback_quietly() {
 
 void writer::run_batch(batch& ops) {
     std::vector<std::exception_ptr> refused;
+    std::vector<std::exception_ptr> left_out(ops.size());  // plain writes that failed alone
     std::optional<write_txn> txn;
     std::exception_ptr failure;
     std::unique_lock<std::mutex> in_commit_order;  // see writer_options::commit_order
@@ -367,7 +436,7 @@ void writer::run_batch(batch& ops) {
             const auto started = std::chrono::steady_clock::now();
             db_->exec_script("BEGIN");
             began = true;
-            run_once(ops, *txn, refused);
+            run_once(ops, left_out, *txn, refused);
             txn->flush(options_.node_id);
             if (in_commit_order.mutex() != nullptr) {
                 in_commit_order.lock();
@@ -378,6 +447,13 @@ void writer::run_batch(batch& ops) {
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()
             );
             break;
+        } catch (const plain_write_failed& f) {
+            // Not counted as a run: each one leaves a write out, so they end.
+            --run;
+            rollback_quietly();
+            left_out[f.idx] = f.error;
+            log_left_out(f.error, ops.size());
+            continue;
         } catch (const pg_error& e) {
             if (in_commit_order.owns_lock()) {
                 in_commit_order.unlock();
@@ -430,8 +506,8 @@ void writer::run_batch(batch& ops) {
         if (outcome_unknown && unknown_outcome_) {
             unknown_outcome_();  // before the writers resume, as the commit listener is
         }
-        for (auto& op : ops) {
-            op->deliver(failure);
+        for (std::size_t idx = 0; idx < ops.size(); ++idx) {
+            ops[idx]->deliver(left_out[idx] ? left_out[idx] : failure);
         }
         return;
     }
@@ -446,7 +522,7 @@ void writer::run_batch(batch& ops) {
         in_commit_order.unlock();
     }
     for (std::size_t idx = 0; idx < ops.size(); ++idx) {
-        ops[idx]->deliver(refused[idx]);
+        ops[idx]->deliver(left_out[idx] ? left_out[idx] : refused[idx]);
     }
 }
 

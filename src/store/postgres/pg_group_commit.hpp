@@ -4,17 +4,20 @@
 //
 // `writer::submit<T>(fn)` queues fn and suspends the calling coroutine. The writer thread takes
 // every queued write (up to max_batch) and runs them inside one READ COMMITTED transaction on
-// its own connection. A write submitted with_savepoint runs in its own savepoint: if it throws,
-// its own changes are rolled back and it gets its exception while the others still commit. A
-// plain write must not throw after writing; if it does, the whole batch is rolled back and every
-// write in it gets the error. Before COMMIT the batch writes what it buffered (the events, the
-// topics' new last offsets) and its NOTIFYs (see pg_store.hpp); after COMMIT the commit
+// its own connection. A write that fails on its own gets its exception while the others still
+// commit: one submitted with_savepoint is rolled back to its savepoint; a plain one (no
+// savepoint round trips for the many writes that do not fail) has the batch rolled back and run
+// again without it. "On its own" is any exception but a pg_error that concerns the transaction
+// rather than the statement's data (see fails_alone in the .cpp) and the failure of a deferred
+// group, which rolls the whole batch back. Before COMMIT the batch writes what it buffered (the
+// events, the topics' new last offsets) and its NOTIFYs (see pg_store.hpp); after COMMIT the commit
 // listener sees the batch's events, then the callers resume on their own executors.
 //
 // Several nodes write the same rows, so a batch can be refused by the database: a deadlock
 // (40P01), a serialization failure (40001) or a unique violation (23505: another node committed
 // the same idempotency key first). The batch is then rolled back and run again from the start,
-// up to max_runs times, so writes must be re-runnable: they compute everything from what they
+// up to max_runs times (runs without a write that failed alone are not counted), so writes must
+// be re-runnable: they compute everything from what they
 // read inside the transaction. If the connection is lost, the batch's writes get
 // store::unavailable (their outcome is unknown when COMMIT was under way) and the next batch
 // reconnects; a connection found dead before the batch began is replaced at once. While idle
@@ -81,8 +84,8 @@ public:
     // (one statement per step instead of one per write) at the first moment anything else
     // needs the transaction: another write's statement, a savepoint, flush(). So the batch's
     // statements still run in the order of its writes, and a group never runs inside another
-    // write's savepoint. Only plain writes join groups; like a plain write, a group that
-    // throws rolls the whole batch back.
+    // write's savepoint. Only plain writes join groups; a group that throws rolls the whole
+    // batch back.
     struct deferred_group {
         virtual ~deferred_group() = default;
         virtual void run(write_txn& txn) = 0;
@@ -112,6 +115,9 @@ public:
 
     // Runs the pending group, if any, now.
     void settle();
+
+    // A deferred group threw (the batch fails: its writes are not told apart).
+    bool group_failed() const { return group_failed_; }
 
     // Declares `topic` a job's topic whose row the transaction has locked, its newest offset
     // `last` as the row holds it now. Throws std::logic_error when the batch already holds the
@@ -161,6 +167,7 @@ private:
     std::vector<std::pair<std::string, std::optional<topic_state>>> undo_;
     bool jobs_queued_ = false;
     bool jobs_queued_before_write_ = false;
+    bool group_failed_ = false;
     std::vector<event> write_events_;
     std::vector<event> batch_events_;
 };
@@ -207,9 +214,16 @@ private:
 
     void loop();
     void run_batch(batch& ops);
-    // One run of the batch; true when it committed. Fills `refused` with the exceptions of
-    // savepoint writes rolled back on their own. Throws what ends the run.
-    void run_once(batch& ops, write_txn& txn, std::vector<std::exception_ptr>& refused);
+    // One run of the batch without the writes `left_out` holds an error for. Fills `refused`
+    // with the exceptions of savepoint writes rolled back on their own. Throws what ends the
+    // run: plain_write_failed for a plain write that failed on its own.
+    void run_once(
+        batch& ops,
+        const std::vector<std::exception_ptr>& left_out,
+        write_txn& txn,
+        std::vector<std::exception_ptr>& refused
+    );
+    void log_left_out(const std::exception_ptr& error, std::size_t batch_size);
     void rollback_quietly();
     void connect();
     void drop_connection(const std::string& why);
