@@ -1,6 +1,8 @@
 #include "events/remote_feed.hpp"
 
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "core/logging.hpp"
 
@@ -16,8 +18,10 @@ void drop_through(std::vector<store::event>& events, std::int64_t offset) {
 
 }  // namespace
 
-remote_feed::remote_feed(hub& h, store::store& db, net::any_io_executor fanout)
-    : hub_(h), db_(db), fanout_(std::move(fanout)) {}
+remote_feed::remote_feed(
+    hub& h, store::store& db, net::any_io_executor fanout, std::chrono::milliseconds retry
+)
+    : hub_(h), db_(db), fanout_(std::move(fanout)), retry_(retry) {}
 
 void remote_feed::committed(const std::string& topic, std::int64_t offset) {
     const auto have = hub_.followed_offset(topic);
@@ -66,6 +70,7 @@ net::awaitable<void> remote_feed::drain() {
             topic = *pending_.begin();
             pending_.erase(pending_.begin());
         }
+        bool failed = false;
         try {
             for (;;) {
                 const auto after = hub_.followed_offset(topic);
@@ -88,11 +93,32 @@ net::awaitable<void> remote_feed::drain() {
                 }
             }
         } catch (const std::exception& e) {
-            // The database is away: the store's reconnection calls resync() when it is back.
-            logger("events")->warn(
-                "reading {} for other nodes' events failed: {}", topic, e.what()
-            );
+            // The database is away, or this read lost its connection while the others are
+            // fine: nothing else may wake the topic again (a node hears nothing of its own
+            // commits, and its listening connection may never have dropped), so it is read again
+            // until the read succeeds.
+            if (!std::exchange(failing_, true)) {
+                logger("events")->warn(
+                    "reading {} for other nodes' events failed, trying again every {} ms: {}",
+                    topic,
+                    retry_.count(),
+                    e.what()
+                );
+            }
+            failed = true;
         }
+        if (!failed) {
+            if (std::exchange(failing_, false)) {
+                logger("events")->info("reading other nodes' events again");
+            }
+            continue;
+        }
+        {
+            std::lock_guard lock(mutex_);
+            pending_.insert(topic);
+        }
+        net::steady_timer pause(co_await net::this_coro::executor, retry_);
+        co_await pause.async_wait(net::use_awaitable);
     }
 }
 

@@ -6,11 +6,13 @@
 // someone here follows, and only past the newest offset the hub already has — and publishes
 // it, in offset order, on the fan-out executor (where local commits are published too, so the
 // two never interleave within a topic). Wake-ups for one topic that arrive while it is being
-// read coalesce into one more read. After a lost notification connection, resync() reads every
-// followed topic, so nothing is missed; followers skip duplicates and fill gaps from the store
+// read coalesce into one more read. A read that fails is tried again every `retry` until it
+// succeeds. After a lost notification connection, resync() reads every followed topic, so
+// nothing is missed; followers skip duplicates and fill gaps from the store
 // anyway (stream/follower.hpp), so a late or repeated publish is harmless.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -27,7 +29,12 @@ class remote_feed : public std::enable_shared_from_this<remote_feed> {
 public:
     // `fanout` is the executor local commits are published on. All three outlive the feed's
     // work (stop the executor before destroying them).
-    remote_feed(hub& h, store::store& db, net::any_io_executor fanout);
+    remote_feed(
+        hub& h,
+        store::store& db,
+        net::any_io_executor fanout,
+        std::chrono::milliseconds retry = std::chrono::seconds(1)
+    );
 
     // Another node committed events on `topic` up to `offset`. Thread-safe.
     void committed(const std::string& topic, std::int64_t offset);
@@ -40,6 +47,8 @@ private:
     hub& hub_;
     store::store& db_;
     net::any_io_executor fanout_;
+    std::chrono::milliseconds retry_;
+    bool failing_ = false;  // the last read failed (only the drain uses it)
     std::mutex mutex_;
     std::set<std::string> pending_;
     bool draining_ = false;

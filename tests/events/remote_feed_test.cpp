@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "store/sqlite/sqlite_db.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/run_coro.hpp"
 #include "support/temp_dir.hpp"
@@ -90,6 +91,23 @@ TEST_F(RemoteFeedTest, ResyncCatchesUpOnLostWakeUps) {
     feed_->resync();  // no wake-up came: the connection that carries them was lost
     EXPECT_EQ(wait_for(*a, 2), (std::vector<std::int64_t>{1, 2}));
     EXPECT_EQ(wait_for(*b, 1), (std::vector<std::int64_t>{1}));
+}
+
+// A read that fails is tried again until it succeeds: the database may be away, or only the
+// reading connection (a node's own commits that may have been lost send no wake-up, and its
+// listening connection may never drop), and nothing else would wake the topic again.
+TEST_F(RemoteFeedTest, AFailedReadIsTriedAgainUntilItSucceeds) {
+    auto feed = std::make_shared<remote_feed>(hub_, *db_, fanout_.get_executor(), 20ms);
+    auto sub = std::make_shared<collector>();
+    hub_.subscribe("app:t", 0, sub);
+    commit_elsewhere("app:t", 2);
+    store::sqlite::connection other(dir_.file("feed.db"));
+    other.exec("ALTER TABLE events RENAME TO events_away");  // reads of events now fail
+    feed->committed("app:t", 2);
+    std::this_thread::sleep_for(200ms);
+    EXPECT_TRUE(sub->seen().empty());
+    other.exec("ALTER TABLE events_away RENAME TO events");
+    EXPECT_EQ(wait_for(*sub, 2), (std::vector<std::int64_t>{1, 2}));
 }
 
 TEST_F(RemoteFeedTest, TopicsNobodyFollowsHereAreNotRead) {
