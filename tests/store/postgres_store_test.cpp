@@ -923,6 +923,24 @@ TEST_F(PostgresStoreTest, CompletionsOfOneBatchRunTogetherWithTheirOwnOutcomes) 
     EXPECT_EQ(events[1].size(), 2U) << "no event for a refused completion";
 }
 
+// A completion PostgreSQL could not store is refused before it joins its batch's group of
+// completions, whose one statement (and batch) it would otherwise fail.
+TEST_F(PostgresStoreTest, ACompletionThatIsNotTextIsRefusedAlone) {
+    auto db = open(node("n"));
+    run_coro([&](auto&) -> net::awaitable<void> {
+        co_await db->create_jobs(specs_of(1), t0);
+        auto claimed = co_await db->claim_jobs(claim_of("work", 1, "w"));
+        EXPECT_EQ(claimed.size(), 1U);
+        const auto& j = claimed.at(0).job;
+        auto refused = co_await db->complete_job(j.id, j.lease_token, "\"\xff\"", t0 + 1);
+        EXPECT_EQ(refused.error().code, errc::bad_request);
+        auto found = co_await db->find_job(j.id);
+        EXPECT_EQ(found->state, store::job_state::active);
+        auto done = co_await db->complete_job(j.id, j.lease_token, "{}", t0 + 2);
+        EXPECT_TRUE(done.has_value());
+    });
+}
+
 // A writer stopped inside a transaction (here a write that stalls after locking a topic row,
 // as a frozen node would) loses its session once it has been idle there for
 // idle_in_transaction_ms: the row lock goes with it, so other sessions go on, and the stalled

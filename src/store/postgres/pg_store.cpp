@@ -16,6 +16,7 @@
 
 #include "core/ids.hpp"
 #include "core/logging.hpp"
+#include "core/text.hpp"
 #include "store/conversations.hpp"
 #include "store/job_rules.hpp"
 #include "store/postgres/pg_conn.hpp"
@@ -832,6 +833,12 @@ public:
     net::awaitable<result<job>> complete_job(
         std::string id, std::string token, std::string result_text, unix_ms now
     ) override {
+        if (!is_text(id) || !is_text(token) || !is_text(result_text)) {
+            // The group's one statement would be refused for it, and the batch with it.
+            co_return fail(
+                errc::bad_request, "a completion's job id, lease token and result must be text"
+            );
+        }
         // Joins the batch's group of completions (see `completions`): its outcome is known
         // once the group has run, before the batch commits.
         auto op = [=](write_txn& txn) {
