@@ -64,62 +64,74 @@ net::awaitable<void> remote_feed::drain() {
         {
             std::lock_guard lock(mutex_);
             if (pending_.empty()) {
+                // Topics whose read failed go round again after the others, so one that keeps
+                // failing does not hold them back.
+                pending_.insert(failed_.begin(), failed_.end());
+                failed_.clear();
+            }
+            if (pending_.empty()) {
                 draining_ = false;
                 co_return;
             }
             topic = *pending_.begin();
             pending_.erase(pending_.begin());
         }
-        bool failed = false;
-        try {
-            for (;;) {
-                const auto after = hub_.followed_offset(topic);
-                if (!after) {
-                    break;  // its last follower left
-                }
-                auto read = co_await db_.read_events(topic, *after, page);
-                if (!read || read->empty()) {
-                    break;
-                }
-                const bool more = read->size() == page;
-                // A local commit may have been published while this read ran: what the hub
-                // has now is left out (a follower fills the gap before it from the store).
-                const auto now_have = hub_.followed_offset(topic).value_or(0);
-                drop_through(*read, now_have);
-                // On the fan-out executor, like local commits: a topic's events go out in order.
-                hub_.publish(*read);
-                if (!more) {
-                    break;
-                }
-            }
-        } catch (const std::exception& e) {
-            // The database is away, or this read lost its connection while the others are
-            // fine: nothing else may wake the topic again (a node hears nothing of its own
-            // commits, and its listening connection may never have dropped), so it is read again
-            // until the read succeeds.
-            if (!std::exchange(failing_, true)) {
-                logger("events")->warn(
-                    "reading {} for other nodes' events failed, trying again every {} ms: {}",
-                    topic,
-                    retry_.count(),
-                    e.what()
-                );
-            }
-            failed = true;
-        }
-        if (!failed) {
+        if (co_await catch_up(topic)) {
             if (std::exchange(failing_, false)) {
                 logger("events")->info("reading other nodes' events again");
             }
             continue;
         }
+        // The database is away, or only this node's reading connections: nothing else may
+        // wake the topic again (a node hears nothing of its own commits, and its listening
+        // connection may never have dropped), so it is read again, after a pause.
         {
             std::lock_guard lock(mutex_);
-            pending_.insert(topic);
+            failed_.insert(std::move(topic));
         }
         net::steady_timer pause(co_await net::this_coro::executor, retry_);
         co_await pause.async_wait(net::use_awaitable);
     }
+}
+
+net::awaitable<bool> remote_feed::catch_up(const std::string& topic) {
+    std::string failure;
+    try {
+        for (;;) {
+            const auto after = hub_.followed_offset(topic);
+            if (!after) {
+                break;  // its last follower left
+            }
+            auto read = co_await db_.read_events(topic, *after, page);
+            if (!read || read->empty()) {
+                break;
+            }
+            const bool more = read->size() == page;
+            // A local commit may have been published while this read ran: what the hub has now
+            // is left out (a follower fills the gap before it from the store).
+            const auto now_have = hub_.followed_offset(topic).value_or(0);
+            drop_through(*read, now_have);
+            // On the fan-out executor, like local commits: a topic's events go out in order.
+            hub_.publish(*read);
+            if (!more) {
+                break;
+            }
+        }
+    } catch (const std::exception& e) {
+        failure = e.what();
+    }
+    if (failure.empty()) {
+        co_return true;
+    }
+    if (!std::exchange(failing_, true)) {
+        logger("events")->warn(
+            "reading {} for other nodes' events failed, trying again every {} ms: {}",
+            topic,
+            retry_.count(),
+            failure
+        );
+    }
+    co_return false;
 }
 
 #pragma GCC diagnostic pop

@@ -6,10 +6,11 @@
 // someone here follows, and only past the newest offset the hub already has — and publishes
 // it, in offset order, on the fan-out executor (where local commits are published too, so the
 // two never interleave within a topic). Wake-ups for one topic that arrive while it is being
-// read coalesce into one more read. A read that fails is tried again every `retry` until it
-// succeeds. After a lost notification connection, resync() reads every followed topic, so
-// nothing is missed; followers skip duplicates and fill gaps from the store
-// anyway (stream/follower.hpp), so a late or repeated publish is harmless.
+// read coalesce into one more read. A topic whose read fails is read again, after the other
+// pending topics and a pause of `retry`, until the read succeeds. After a lost notification
+// connection, resync() reads every followed topic, so nothing is missed; followers skip duplicates
+// and fill gaps from the store anyway (stream/follower.hpp), so a late or repeated publish is
+// harmless.
 #pragma once
 
 #include <chrono>
@@ -43,6 +44,8 @@ public:
 
 private:
     net::awaitable<void> drain();
+    // Publishes what is new on `topic`; false when a read failed.
+    net::awaitable<bool> catch_up(const std::string& topic);
 
     hub& hub_;
     store::store& db_;
@@ -51,6 +54,7 @@ private:
     bool failing_ = false;  // the last read failed (only the drain uses it)
     std::mutex mutex_;
     std::set<std::string> pending_;
+    std::set<std::string> failed_;  // read again once pending_ is done
     bool draining_ = false;
 };
 

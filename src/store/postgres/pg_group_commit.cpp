@@ -117,7 +117,10 @@ const event& write_txn::append(
     if (!is_text(topic) || !is_text(type) || !is_text(data)) {
         // PostgreSQL would refuse it at flush(), failing the whole batch: refuse it here, where
         // only this write fails.
-        throw std::invalid_argument("an event for " + topic + " holds bytes that are not text");
+        throw std::invalid_argument(
+            is_text(topic) ? "an event for " + topic + " holds bytes that are not text"
+                           : std::string("an event's topic holds bytes that are not text")
+        );
     }
     std::int64_t offset = 0;
     auto found = topics_.find(topic);

@@ -6,26 +6,27 @@
 // every queued write (up to max_batch) and runs them inside one READ COMMITTED transaction on
 // its own connection. A write that fails on its own gets its exception while the others still
 // commit: one submitted with_savepoint is rolled back to its savepoint; a plain one (no
-// savepoint round trips for the many writes that do not fail) has the batch rolled back and run
-// again without it. "On its own" is any exception but a pg_error that concerns the transaction
-// rather than the statement's data (see fails_alone in the .cpp) and the failure of a deferred
-// group, which rolls the whole batch back. Before COMMIT the batch writes what it buffered (the
-// events, the topics' new last offsets) and its NOTIFYs (see pg_store.hpp); after COMMIT the commit
-// listener sees the batch's events, then the callers resume on their own executors.
+// savepoint round trips for the many writes that do not fail) has the batch rolled back and
+// run again without it. "On its own" is any exception but a pg_error that concerns the
+// transaction rather than the statement's data (see fails_alone in the .cpp) or the
+// failure of a deferred group, which rolls the whole batch back. Before COMMIT the batch writes
+// what it buffered (the events, the topics' new last offsets) and its NOTIFYs (see
+// pg_store.hpp); after COMMIT the commit listener sees the batch's events, then the callers
+// resume on their own executors.
 //
 // Several nodes write the same rows, so a batch can be refused by the database: a deadlock
 // (40P01), a serialization failure (40001) or a unique violation (23505: another node committed
 // the same idempotency key first). The batch is then rolled back and run again from the start,
 // up to max_runs times (runs without a write that failed alone are not counted), so writes must
-// be re-runnable: they compute everything from what they
-// read inside the transaction. If the connection is lost, the batch's writes get
-// store::unavailable (their outcome is unknown when COMMIT was under way) and the next batch
-// reconnects; a connection found dead before the batch began is replaced at once. While idle
-// the writer looks at its connection every second (without a round trip) and, while it has
-// none, tries to connect again, so connected() recovers without traffic. Measured as on SQLite,
-// with the label backend="postgres": conclave_store_commit_batch_size,
-// conclave_store_commit_seconds, conclave_store_commit_failures_total; plus
-// conclave_store_commit_retries_total{reason} and conclave_store_reconnects_total.
+// be re-runnable: they compute everything from what they read inside the transaction. If the
+// connection is lost, the batch's writes get store::unavailable (their outcome is unknown when
+// COMMIT was under way) and the next batch reconnects; a connection found dead before the
+// batch began is replaced at once. While idle the writer looks at its connection every second
+// (without a round trip) and, while it has none, tries to connect again, so connected()
+// recovers without traffic. Measured as on SQLite, with the label backend="postgres":
+// conclave_store_commit_batch_size, conclave_store_commit_seconds,
+// conclave_store_commit_failures_total; plus conclave_store_commit_retries_total{reason} and
+// conclave_store_reconnects_total.
 #pragma once
 
 #include <atomic>
