@@ -212,6 +212,10 @@ int serve(const app_config& config) {
     // The store (and its listening thread) outlives the engine: wake-ups reach the engine
     // through `waking`, emptied before the engine goes.
     auto feed = std::make_shared<events::remote_feed>(hub, *db, fanout.context.get_executor());
+    struct stop_at_exit {
+        std::shared_ptr<events::remote_feed> feed;
+        ~stop_at_exit() { feed->stop(); }
+    } stop_feed{feed};  // declared after the store: the feed reads nothing once the store goes
     auto waking = std::make_shared<engine_waker>(&engine);
     struct forget_at_exit {
         std::shared_ptr<engine_waker> waker;

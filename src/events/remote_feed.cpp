@@ -32,7 +32,7 @@ void remote_feed::committed(const std::string& topic, std::int64_t offset) {
     {
         std::lock_guard lock(mutex_);
         pending_.insert(topic);
-        start = !std::exchange(draining_, true);
+        start = drain_due();
     }
     if (start) {
         net::co_spawn(fanout_, drain(), net::detached);
@@ -46,11 +46,23 @@ void remote_feed::resync() {
         for (auto& [topic, offset] : hub_.followed()) {
             pending_.insert(topic);
         }
-        start = !pending_.empty() && !std::exchange(draining_, true);
+        start = drain_due();
     }
     if (start) {
         net::co_spawn(fanout_, drain(), net::detached);
     }
+}
+
+void remote_feed::stop() {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    pending_.clear();
+    failed_.clear();
+}
+
+bool remote_feed::drain_due() {
+    const bool work = !pending_.empty() || (retry_due_ && !failed_.empty());
+    return !stopped_ && work && !std::exchange(draining_, true);
 }
 
 // GCC 12 names a coroutine's frame pointer `frame_ptr`, which -Wshadow reports against
@@ -59,17 +71,18 @@ void remote_feed::resync() {
 #pragma GCC diagnostic ignored "-Wshadow"
 net::awaitable<void> remote_feed::drain() {
     auto self = shared_from_this();  // the feed outlives its drain
+    int failures_in_a_row = 0;
     for (;;) {
         std::string topic;
         {
             std::lock_guard lock(mutex_);
-            if (pending_.empty()) {
-                // Topics whose read failed go round again after the others, so one that keeps
-                // failing does not hold them back.
-                pending_.insert(failed_.begin(), failed_.end());
-                failed_.clear();
+            if (pending_.empty() && retry_due_) {
+                // The failed topics go round again, after every other pending one: a topic that
+                // keeps failing holds no other back.
+                pending_.swap(failed_);
+                retry_due_ = false;
             }
-            if (pending_.empty()) {
+            if (pending_.empty() || stopped_) {
                 draining_ = false;
                 co_return;
             }
@@ -77,20 +90,47 @@ net::awaitable<void> remote_feed::drain() {
             pending_.erase(pending_.begin());
         }
         if (co_await catch_up(topic)) {
-            if (std::exchange(failing_, false)) {
-                logger("events")->info("reading other nodes' events again");
-            }
+            failures_in_a_row = 0;
             continue;
         }
         // The database is away, or only this node's reading connections: nothing else may
         // wake the topic again (a node hears nothing of its own commits, and its listening
-        // connection may never have dropped), so it is read again, after a pause.
+        // connection may never have dropped), so it is read again after a pause.
+        bool schedule = false;
+        bool end_round = false;
         {
             std::lock_guard lock(mutex_);
             failed_.insert(std::move(topic));
+            schedule = !std::exchange(retry_scheduled_, true);
+            // Two in a row: the database is likely away. The other topics wait for the retry
+            // (or for a wake-up, which starts a round at once) rather than fail one by one.
+            end_round = ++failures_in_a_row >= 2;
+            if (end_round) {
+                draining_ = false;
+            }
         }
-        net::steady_timer pause(co_await net::this_coro::executor, retry_);
-        co_await pause.async_wait(net::use_awaitable);
+        if (schedule) {
+            net::co_spawn(fanout_, retry_later(), net::detached);
+        }
+        if (end_round) {
+            co_return;
+        }
+    }
+}
+
+net::awaitable<void> remote_feed::retry_later() {
+    auto self = shared_from_this();
+    net::steady_timer pause(co_await net::this_coro::executor, retry_);
+    co_await pause.async_wait(net::use_awaitable);
+    bool start = false;
+    {
+        std::lock_guard lock(mutex_);
+        retry_scheduled_ = false;
+        retry_due_ = true;
+        start = drain_due();
+    }
+    if (start) {
+        net::co_spawn(fanout_, drain(), net::detached);  // may run here at once: not under the lock
     }
 }
 
@@ -99,11 +139,11 @@ net::awaitable<bool> remote_feed::catch_up(const std::string& topic) {
     try {
         for (;;) {
             const auto after = hub_.followed_offset(topic);
-            if (!after) {
-                break;  // its last follower left
+            if (!after || stopping()) {
+                break;  // its last follower left, or the store is going
             }
             auto read = co_await db_.read_events(topic, *after, page);
-            if (!read || read->empty()) {
+            if (!read || read->empty() || stopping()) {
                 break;
             }
             const bool more = read->size() == page;
@@ -120,10 +160,14 @@ net::awaitable<bool> remote_feed::catch_up(const std::string& topic) {
     } catch (const std::exception& e) {
         failure = e.what();
     }
+    // One warning when reads start failing, one line when every failed topic has been read.
     if (failure.empty()) {
+        if (failing_.erase(topic) > 0 && failing_.empty()) {
+            logger("events")->info("reading other nodes' events again");
+        }
         co_return true;
     }
-    if (!std::exchange(failing_, true)) {
+    if (failing_.empty()) {
         logger("events")->warn(
             "reading {} for other nodes' events failed, trying again every {} ms: {}",
             topic,
@@ -131,9 +175,15 @@ net::awaitable<bool> remote_feed::catch_up(const std::string& topic) {
             failure
         );
     }
+    failing_.insert(topic);
     co_return false;
 }
 
 #pragma GCC diagnostic pop
+
+bool remote_feed::stopping() {
+    std::lock_guard lock(mutex_);
+    return stopped_;
+}
 
 }  // namespace conclave::events

@@ -6,11 +6,13 @@
 // someone here follows, and only past the newest offset the hub already has — and publishes
 // it, in offset order, on the fan-out executor (where local commits are published too, so the
 // two never interleave within a topic). Wake-ups for one topic that arrive while it is being
-// read coalesce into one more read. A topic whose read fails is read again, after the other
-// pending topics and a pause of `retry`, until the read succeeds. After a lost notification
-// connection, resync() reads every followed topic, so nothing is missed; followers skip duplicates
-// and fill gaps from the store anyway (stream/follower.hpp), so a late or repeated publish is
-// harmless.
+// read coalesce into one more read. A topic whose read fails is read again after a pause of
+// `retry` (and after every other pending topic), until the read succeeds; two failures in a row
+// end the round of reads (the database is likely away) until the pause is over or a wake-up
+// starts a new one. After a lost notification connection, resync() reads every followed topic,
+// so nothing is missed; followers skip duplicates and fill gaps from the store anyway
+// (stream/follower.hpp), so a late or repeated publish is harmless. stop() before the store
+// goes: a retry may come at any time.
 #pragma once
 
 #include <chrono>
@@ -41,21 +43,34 @@ public:
     void committed(const std::string& topic, std::int64_t offset);
     // News may have been missed: read every followed topic. Thread-safe.
     void resync();
+    // Reads nothing from now on (a read under way is published no further): call before the
+    // store goes, since a retry may come at any time. Thread-safe.
+    void stop();
 
 private:
+    // Whether a drain is to be started now (then it counts as started). REQUIRES: mutex_ held.
+    // The caller spawns it after releasing the lock: co_spawn may run it at once, on this
+    // thread.
+    bool drain_due();
     net::awaitable<void> drain();
+    // After `retry`, the failed topics are read again (once no other topic is pending).
+    net::awaitable<void> retry_later();
     // Publishes what is new on `topic`; false when a read failed.
     net::awaitable<bool> catch_up(const std::string& topic);
+    bool stopping();
 
     hub& hub_;
     store::store& db_;
     net::any_io_executor fanout_;
     std::chrono::milliseconds retry_;
-    bool failing_ = false;  // the last read failed (only the drain uses it)
+    std::set<std::string> failing_;  // topics whose last read failed (only drains use it)
     std::mutex mutex_;
     std::set<std::string> pending_;
-    std::set<std::string> failed_;  // read again once pending_ is done
+    std::set<std::string> failed_;  // read again after the retry pause
     bool draining_ = false;
+    bool retry_scheduled_ = false;
+    bool retry_due_ = false;  // the pause is over: failed_ is read once pending_ is done
+    bool stopped_ = false;
 };
 
 }  // namespace conclave::events

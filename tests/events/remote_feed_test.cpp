@@ -3,6 +3,7 @@
 // wake-ups that were lost; topics nobody follows are not read.
 #include "events/remote_feed.hpp"
 
+#include <atomic>
 #include <mutex>
 #include <thread>
 
@@ -10,6 +11,7 @@
 
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "support/delegating_store.hpp"
 #include "support/run_coro.hpp"
 #include "support/temp_dir.hpp"
 
@@ -108,6 +110,53 @@ TEST_F(RemoteFeedTest, AFailedReadIsTriedAgainUntilItSucceeds) {
     EXPECT_TRUE(sub->seen().empty());
     other.exec("ALTER TABLE events_away RENAME TO events");
     EXPECT_EQ(wait_for(*sub, 2), (std::vector<std::int64_t>{1, 2}));
+}
+
+// The real store, but every read of one topic fails.
+class one_topic_fails final : public test::delegating_store {
+public:
+    one_topic_fails(conclave::store::store& inner, std::string topic)
+        : delegating_store(inner), topic_(std::move(topic)) {}
+
+    net::awaitable<result<std::vector<conclave::store::event>>> read_events(
+        std::string topic, std::int64_t after, std::size_t limit
+    ) override {
+        if (topic == topic_) {
+            ++failed;
+            throw conclave::store::unavailable("reads of " + topic + " fail");
+        }
+        co_return co_await delegating_store::read_events(std::move(topic), after, limit);
+    }
+
+    std::atomic<int> failed{0};
+
+private:
+    std::string topic_;
+};
+
+// A topic whose reads keep failing holds no other back: the topics pending with it are read,
+// and a wake-up while its retry waits is read at once (the retry, a minute away, never comes).
+TEST_F(RemoteFeedTest, ATopicThatKeepsFailingHoldsNoOtherBack) {
+    one_topic_fails db(*db_, "app:a");
+    auto feed = std::make_shared<remote_feed>(hub_, db, fanout_.get_executor(), 60s);
+    auto a = std::make_shared<collector>();
+    auto c = std::make_shared<collector>();
+    auto d = std::make_shared<collector>();
+    hub_.subscribe("app:a", 0, a);  // first in name order
+    hub_.subscribe("app:c", 0, c);
+    hub_.subscribe("app:d", 0, d);
+    for (const auto* topic : {"app:a", "app:c", "app:d"}) {
+        commit_elsewhere(topic, 1);
+    }
+    feed->resync();
+    EXPECT_EQ(wait_for(*c, 1), (std::vector<std::int64_t>{1}));
+    EXPECT_EQ(wait_for(*d, 1), (std::vector<std::int64_t>{1}));
+    commit_elsewhere("app:c", 1);
+    feed->committed("app:c", 2);
+    EXPECT_EQ(wait_for(*c, 2), (std::vector<std::int64_t>{1, 2}));
+    EXPECT_TRUE(a->seen().empty());
+    EXPECT_EQ(db.failed.load(), 1) << "read once, its retry still waiting";
+    feed->stop();
 }
 
 TEST_F(RemoteFeedTest, TopicsNobodyFollowsHereAreNotRead) {

@@ -360,8 +360,9 @@ void writer::run_once(
             }
             own = std::current_exception();
         } catch (...) {
-            if (txn.group_failed()) {
-                throw;  // the group's writes failed together; see deferred_group
+            if (txn.group_failed() || db_->broken()) {
+                throw;  // the group's writes failed together (see deferred_group), or the
+                        // connection went with it
             }
             own = std::current_exception();
         }
