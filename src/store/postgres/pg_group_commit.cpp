@@ -37,6 +37,17 @@ bool fails_alone(const pg_error& e) {
     return state.starts_with("22") || state.starts_with("23") || state.starts_with("54");
 }
 
+// What `error` says, for the log.
+std::string what_of(const std::exception_ptr& error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "an exception that is not a std::exception";
+    }
+}
+
 // Thrown out of a run by a plain write that failed on its own: the batch is rolled back and run
 // again without it.
 struct plain_write_failed {
@@ -383,22 +394,6 @@ void writer::run_once(
     }
 }
 
-void writer::log_left_out(const std::exception_ptr& error, std::size_t batch_size) {
-    try {
-        std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-        logger("store.pg")
-            ->warn(
-                "a write failed on its own; its batch of {} runs again without it: {}",
-                batch_size,
-                e.what()
-            );
-    } catch (...) {
-        logger("store.pg")
-            ->warn("a write failed on its own; its batch of {} runs again without it", batch_size);
-    }
-}
-
 void writer::rollback_quietly() {
     if (!db_) {
         return;
@@ -456,7 +451,12 @@ void writer::run_batch(batch& ops) {
             --run;
             rollback_quietly();
             left_out[f.idx] = f.error;
-            log_left_out(f.error, ops.size());
+            logger("store.pg")
+                ->warn(
+                    "a write failed on its own; its batch of {} runs again without it: {}",
+                    ops.size(),
+                    what_of(f.error)
+                );
             continue;
         } catch (const pg_error& e) {
             if (in_commit_order.owns_lock()) {
@@ -500,13 +500,8 @@ void writer::run_batch(batch& ops) {
     }
     if (failure) {
         commit_failures_.inc();
-        try {
-            std::rethrow_exception(failure);
-        } catch (const std::exception& e) {
-            logger("store.pg")->error("write batch of {} rolled back: {}", ops.size(), e.what());
-        } catch (...) {
-            logger("store.pg")->error("write batch of {} rolled back", ops.size());
-        }
+        logger("store.pg")
+            ->error("write batch of {} rolled back: {}", ops.size(), what_of(failure));
         if (outcome_unknown && unknown_outcome_) {
             unknown_outcome_();  // before the writers resume, as the commit listener is
         }

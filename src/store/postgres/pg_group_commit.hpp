@@ -224,7 +224,6 @@ private:
         write_txn& txn,
         std::vector<std::exception_ptr>& refused
     );
-    void log_left_out(const std::exception_ptr& error, std::size_t batch_size);
     void rollback_quietly();
     void connect();
     void drop_connection(const std::string& why);
