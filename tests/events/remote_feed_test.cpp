@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -112,16 +113,16 @@ TEST_F(RemoteFeedTest, AFailedReadIsTriedAgainUntilItSucceeds) {
     EXPECT_EQ(wait_for(*sub, 2), (std::vector<std::int64_t>{1, 2}));
 }
 
-// The real store, but every read of one topic fails.
-class one_topic_fails final : public test::delegating_store {
+// The real store, but every read of the topics `failing` fails.
+class topics_fail final : public test::delegating_store {
 public:
-    one_topic_fails(conclave::store::store& inner, std::string topic)
-        : delegating_store(inner), topic_(std::move(topic)) {}
+    topics_fail(conclave::store::store& inner, std::set<std::string> failing)
+        : delegating_store(inner), failing_(std::move(failing)) {}
 
     net::awaitable<result<std::vector<conclave::store::event>>> read_events(
         std::string topic, std::int64_t after, std::size_t limit
     ) override {
-        if (topic == topic_) {
+        if (failing_.contains(topic)) {
             ++failed;
             throw conclave::store::unavailable("reads of " + topic + " fail");
         }
@@ -131,13 +132,13 @@ public:
     std::atomic<int> failed{0};
 
 private:
-    std::string topic_;
+    std::set<std::string> failing_;
 };
 
 // A topic whose reads keep failing holds no other back: the topics pending with it are read,
 // and a wake-up while its retry waits is read at once (the retry, a minute away, never comes).
 TEST_F(RemoteFeedTest, ATopicThatKeepsFailingHoldsNoOtherBack) {
-    one_topic_fails db(*db_, "app:a");
+    topics_fail db(*db_, {"app:a"});
     auto feed = std::make_shared<remote_feed>(hub_, db, fanout_.get_executor(), 60s);
     auto a = std::make_shared<collector>();
     auto c = std::make_shared<collector>();
@@ -157,6 +158,48 @@ TEST_F(RemoteFeedTest, ATopicThatKeepsFailingHoldsNoOtherBack) {
     EXPECT_TRUE(a->seen().empty());
     EXPECT_EQ(db.failed.load(), 1) << "read once, its retry still waiting";
     feed->stop();
+}
+
+// With the database away every read fails: two failures in a row end the round, and the
+// other pending topics wait for the retry instead of failing one by one.
+TEST_F(RemoteFeedTest, TwoFailedReadsInARowEndTheRound) {
+    topics_fail db(*db_, {"app:a", "app:b", "app:c", "app:d"});
+    auto feed = std::make_shared<remote_feed>(hub_, db, fanout_.get_executor(), 60s);
+    std::vector<std::shared_ptr<collector>> subs;
+    for (const auto* topic : {"app:a", "app:b", "app:c", "app:d"}) {
+        subs.push_back(std::make_shared<collector>());
+        hub_.subscribe(topic, 0, subs.back());
+        commit_elsewhere(topic, 1);
+    }
+    feed->resync();
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(db.failed.load(), 2);
+    feed->stop();
+}
+
+// Once stopped (the store is about to go), the feed reads nothing more: not its retries, not
+// new wake-ups.
+TEST_F(RemoteFeedTest, AStoppedFeedReadsNothingMore) {
+    topics_fail db(*db_, {"app:a"});
+    auto feed = std::make_shared<remote_feed>(hub_, db, fanout_.get_executor(), 10ms);
+    auto a = std::make_shared<collector>();
+    auto c = std::make_shared<collector>();
+    hub_.subscribe("app:a", 0, a);
+    hub_.subscribe("app:c", 0, c);
+    commit_elsewhere("app:a", 1);
+    commit_elsewhere("app:c", 1);
+    feed->committed("app:a", 1);
+    for (int i = 0; i < 300 && db.failed.load() < 3; ++i) {
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_GE(db.failed.load(), 3) << "retried every 10 ms";
+    feed->stop();
+    std::this_thread::sleep_for(50ms);  // a retry under way ends
+    const int failed_at_stop = db.failed.load();
+    feed->committed("app:c", 1);
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(db.failed.load(), failed_at_stop);
+    EXPECT_TRUE(c->seen().empty());
 }
 
 TEST_F(RemoteFeedTest, TopicsNobodyFollowsHereAreNotRead) {
